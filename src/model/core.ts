@@ -161,3 +161,13 @@ export function applyStatUpdates(ctx: ForwardContext): void {
   }
   ctx.statUpdates.length = 0;
 }
+
+/**
+ * Every per-modality encoder (frames, audio, title tokens) maps a padded batch
+ * of sequences to one vector per video: x [B, T, D], mask [B, T] (1 = real
+ * step, 0 = padding) → [B, outputDim]. Padded steps must not affect the output.
+ */
+export interface SequenceEncoder {
+  readonly outputDim: number;
+  apply(x: tf.Tensor3D, mask: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D;
+}
