@@ -1,11 +1,10 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import protobuf from "protobufjs";
+import { findRealDataDir, shardPath } from "./helpers/realData.js";
 import { encodeTfRecords } from "../src/data/tfrecord.js";
 import {
   bytesFeature,
@@ -326,19 +325,7 @@ test("vocabulary.csv errors name the line", () => {
   assert.throws(() => parseYt8mVocabulary(""), /empty file/);
 });
 
-/** ../shared/data/yt8m-2018-video-level next to the repository root (found from this file or the cwd). */
-function findRealDataDir(): string | undefined {
-  const candidates: string[] = [];
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, "package.json"))) candidates.push(resolve(dir, "../shared/data/yt8m-2018-video-level"));
-    dir = dirname(dir);
-  }
-  candidates.push(resolve(process.cwd(), "../shared/data/yt8m-2018-video-level"));
-  return candidates.find((c) => existsSync(join(c, "validate0000.tfrecord")));
-}
-
-const shard = (dir: string, i: number) => join(dir, `validate${String(i).padStart(4, "0")}.tfrecord`);
+const shard = shardPath;
 
 test("real YouTube-8M shard validate0000: ids, dimensions, labels within the vocabulary", async (t: TestContext) => {
   const dir = findRealDataDir();

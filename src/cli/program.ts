@@ -1,10 +1,21 @@
-import { Command } from "commander";
+import { Command, Option } from "commander";
+import { registerDataCommands } from "./dataCommands.js";
+import { registerBenchCommands } from "./benchCommands.js";
+
+export const DEFAULT_DB = "data/vidrecall.sqlite";
 
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name("vidrecall")
     .description("Multimodal video embeddings: classification plus similar-video recall")
-    .version("0.1.0");
+    .version("0.1.0")
+    .showHelpAfterError("(run with --help for usage)");
+  registerDataCommands(program);
+  registerBenchCommands(program);
   return program;
+}
+
+export function dbOption(): Option {
+  return new Option("--db <path>", "SQLite database").default(DEFAULT_DB);
 }

@@ -1,0 +1,21 @@
+/** Shared output of every benchmark: JSON on stdout (and to a file), then a short table on stderr. */
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+
+export function writeJsonAtomic(file: string, value: unknown): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
+  renameSync(tmp, file);
+}
+
+export function formatTable(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => c.padStart(widths[i])).join("  ")).join("\n");
+}
+
+export function writeBenchResult(result: unknown, jsonFile: string | undefined, table: string[][]): void {
+  process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+  if (jsonFile) writeJsonAtomic(jsonFile, result);
+  process.stderr.write("\n" + formatTable(table) + "\n");
+}

@@ -1,0 +1,99 @@
+/**
+ * Schema migrations by version number (SQLite's `user_version`). Opening an
+ * older database applies the missing steps in one transaction; a newer one is
+ * refused, since this build cannot know what its extra tables mean.
+ */
+import type Database from "better-sqlite3";
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: "videos, per-modality features, label spaces, label assignments",
+    sql: `
+      CREATE TABLE videos (
+        pk INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        title TEXT,
+        split TEXT NOT NULL CHECK (split IN ('train', 'validate', 'test')),
+        source TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX videos_split ON videos (split);
+      CREATE TABLE features (
+        video_pk INTEGER NOT NULL REFERENCES videos (pk) ON DELETE CASCADE,
+        modality TEXT NOT NULL,
+        frames INTEGER NOT NULL CHECK (frames > 0),
+        dim INTEGER NOT NULL CHECK (dim > 0),
+        encoding TEXT NOT NULL CHECK (encoding IN ('uint8', 'float16')),
+        data BLOB NOT NULL,
+        PRIMARY KEY (video_pk, modality)
+      );
+      CREATE TABLE label_spaces (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('single', 'multi'))
+      );
+      INSERT INTO label_spaces (name, kind) VALUES ('category', 'single'), ('tags', 'multi');
+      CREATE TABLE labels (
+        space TEXT NOT NULL REFERENCES label_spaces (name),
+        idx INTEGER NOT NULL CHECK (idx >= 0),
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (space, idx),
+        UNIQUE (space, name)
+      );
+      CREATE TABLE assignments (
+        video_pk INTEGER NOT NULL REFERENCES videos (pk) ON DELETE CASCADE,
+        space TEXT NOT NULL,
+        label_idx INTEGER NOT NULL,
+        provenance TEXT NOT NULL CHECK (provenance IN ('imported', 'manual', 'predicted')),
+        assigned_at INTEGER NOT NULL,
+        PRIMARY KEY (video_pk, space, label_idx),
+        FOREIGN KEY (space, label_idx) REFERENCES labels (space, idx)
+      ) WITHOUT ROWID;
+      CREATE INDEX assignments_label ON assignments (space, label_idx);
+    `,
+  },
+  {
+    version: 2,
+    description: "title token vocabulary",
+    sql: `
+      CREATE TABLE title_tokens (
+        id INTEGER PRIMARY KEY CHECK (id >= 0),
+        token TEXT NOT NULL UNIQUE,
+        count INTEGER NOT NULL
+      );
+      CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
+    `,
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+/** Brings `db` to `target` (default: the latest), refusing databases newer than this build. */
+export function migrate(db: Database.Database, target = SCHEMA_VERSION, path = "database"): number {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(
+      `${path}: schema version ${current} is newer than this vidrecall supports (${SCHEMA_VERSION}); upgrade vidrecall to open it`,
+    );
+  }
+  const pending = MIGRATIONS.filter((m) => m.version > current && m.version <= target);
+  if (pending.length === 0) return current;
+  db.transaction(() => {
+    for (const m of pending) {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }
+  })();
+  return target;
+}

@@ -1,0 +1,449 @@
+/**
+ * The video store: the only module that speaks SQL. Everything else goes
+ * through these typed methods.
+ */
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { decodeFeatures, encodeFeatures, type EncodedFeatures, type FeatureEncoding } from "./featureCodec.js";
+import type { FeatureMatrix } from "./featureMatrix.js";
+import { migrate } from "./migrations.js";
+import { assignSplit, DEFAULT_SPLIT_FRACTIONS, type Split, type SplitFractions } from "./split.js";
+import { TokenVocabulary } from "./tokenize.js";
+
+export type LabelSpace = "category" | "tags";
+export const LABEL_SPACES: readonly LabelSpace[] = ["category", "tags"];
+export type Provenance = "imported" | "manual" | "predicted";
+
+export interface ModalityInput {
+  matrix: FeatureMatrix;
+  encoding: FeatureEncoding;
+}
+
+export interface VideoInput {
+  id: string;
+  title?: string | null;
+  /** Explicit split; otherwise kept from an earlier import, or assigned from the id's hash. */
+  split?: Split;
+  features: Record<string, ModalityInput>;
+  /** Category name; undefined leaves the current one, null clears it. */
+  category?: string | null;
+  /** Tag names; undefined leaves the current ones, [] clears them. */
+  tags?: string[];
+}
+
+export interface LabelAssignment {
+  name: string;
+  index: number;
+  provenance: Provenance;
+  assignedAt: number;
+}
+
+export interface VideoMeta {
+  id: string;
+  title: string | null;
+  split: Split;
+  source: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface VideoRecord extends VideoMeta {
+  category: LabelAssignment | null;
+  tags: LabelAssignment[];
+  modalities: { modality: string; frames: number; dim: number; encoding: FeatureEncoding }[];
+}
+
+/** A video with decoded features and label indices: what training and export read. */
+export interface VideoExample {
+  id: string;
+  title: string | null;
+  split: Split;
+  features: Record<string, FeatureMatrix>;
+  category: number | null;
+  tags: number[];
+}
+
+export interface Label {
+  index: number;
+  name: string;
+}
+
+export interface StoreStats {
+  videos: number;
+  splits: Record<Split, number>;
+  categories: number;
+  tags: number;
+  top_tags: { name: string; index: number; videos: number }[];
+}
+
+export interface UpsertOptions {
+  source: string;
+  provenance?: Provenance;
+  splitFractions?: SplitFractions;
+  now?: number;
+}
+
+/** Label names are compared trimmed: " Nova" and "Nova" are one label. */
+export function normalizeLabelName(space: LabelSpace, name: string): string {
+  const trimmed = name.trim();
+  if (trimmed === "") throw new Error(`empty ${space} label name`);
+  return trimmed;
+}
+
+interface FeatureRow {
+  modality: string;
+  frames: number;
+  dim: number;
+  encoding: FeatureEncoding;
+  data: Buffer;
+}
+
+export class VideoStore {
+  readonly db: Database.Database;
+  private readonly labelCache = new Map<LabelSpace, Map<string, number>>();
+  private readonly stmts;
+
+  private constructor(db: Database.Database) {
+    this.db = db;
+    this.stmts = {
+      insertVideo: db.prepare<[string, string | null, string, string, number, number], { pk: number }>(
+        `INSERT INTO videos (id, title, split, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING pk`,
+      ),
+      updateVideo: db.prepare<[string | null, string, string, number, number]>(
+        `UPDATE videos SET title = ?, split = ?, source = ?, updated_at = ? WHERE pk = ?`,
+      ),
+      existing: db.prepare<[string], { pk: number; split: Split }>(`SELECT pk, split FROM videos WHERE id = ?`),
+      putFeature: db.prepare<[number, string, number, number, string, Buffer]>(
+        `INSERT OR REPLACE INTO features (video_pk, modality, frames, dim, encoding, data) VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      clearLabels: db.prepare<[number, string]>(`DELETE FROM assignments WHERE video_pk = ? AND space = ?`),
+      assign: db.prepare<[number, string, number, string, number]>(
+        `INSERT OR REPLACE INTO assignments (video_pk, space, label_idx, provenance, assigned_at) VALUES (?, ?, ?, ?, ?)`,
+      ),
+      insertLabel: db.prepare<[string, number, string, number]>(`INSERT INTO labels (space, idx, name, created_at) VALUES (?, ?, ?, ?)`),
+      pkOf: db.prepare<[string], { pk: number }>(`SELECT pk FROM videos WHERE id = ?`),
+      video: db.prepare<[string], { pk: number; id: string; title: string | null; split: Split; source: string; created_at: number; updated_at: number }>(
+        `SELECT pk, id, title, split, source, created_at, updated_at FROM videos WHERE id = ?`,
+      ),
+      videoLabels: db.prepare<[number], { space: LabelSpace; idx: number; name: string; provenance: Provenance; assigned_at: number }>(
+        `SELECT a.space, a.label_idx AS idx, l.name, a.provenance, a.assigned_at FROM assignments a
+         JOIN labels l ON l.space = a.space AND l.idx = a.label_idx WHERE a.video_pk = ? ORDER BY a.space, a.label_idx`,
+      ),
+      videoFeatures: db.prepare<[number], FeatureRow>(`SELECT modality, frames, dim, encoding, data FROM features WHERE video_pk = ? ORDER BY modality`),
+      deleteVideo: db.prepare<[string]>(`DELETE FROM videos WHERE id = ?`),
+    };
+  }
+
+  /** Opens (creating if needed) a store; `readonly` refuses writes and migrations. */
+  static open(path: string, options: { readonly?: boolean } = {}): VideoStore {
+    if (!options.readonly && path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    try {
+      if (!options.readonly) db.pragma("journal_mode = WAL");
+      db.pragma("foreign_keys = ON");
+      db.pragma("synchronous = NORMAL");
+      // Bulk imports touch several b-trees per video; a 64 MiB page cache keeps them resident.
+      db.pragma("cache_size = -65536");
+      if (options.readonly) {
+        const v = db.pragma("user_version", { simple: true }) as number;
+        if (v === 0) throw new Error(`${path}: not a vidrecall database (schema version 0)`);
+      }
+      migrate(db, undefined, path);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new VideoStore(db);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Runs fn in one transaction: all of its writes land, or none. */
+  transaction<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn)();
+    } catch (err) {
+      // Labels created inside the rolled-back work are gone: drop the cache.
+      this.labelCache.clear();
+      throw err;
+    }
+  }
+
+  /**
+   * Opens a transaction that spans asynchronous work (an import reading a
+   * file). Only one may be open at a time on a store.
+   */
+  beginBatch(): { commit(): void; rollback(): void } {
+    this.db.exec("BEGIN IMMEDIATE");
+    let open = true;
+    return {
+      commit: () => {
+        if (open) this.db.exec("COMMIT");
+        open = false;
+      },
+      rollback: () => {
+        if (open && this.db.inTransaction) this.db.exec("ROLLBACK");
+        open = false;
+        // Cached label indices may name rows that were just rolled back.
+        this.labelCache.clear();
+      },
+    };
+  }
+
+  /** Feature dimension per modality, as stored so far (the first video fixes it). */
+  modalityDims(): Map<string, number> {
+    const rows = this.db.prepare<[], { modality: string; dim: number }>(`SELECT modality, MIN(dim) AS dim FROM features GROUP BY modality`).all();
+    return new Map(rows.map((r) => [r.modality, r.dim]));
+  }
+
+  // ---- labels -------------------------------------------------------------
+
+  private labelMap(space: LabelSpace): Map<string, number> {
+    let m = this.labelCache.get(space);
+    if (!m) {
+      m = new Map();
+      for (const row of this.db.prepare<[string], Label>(`SELECT idx AS "index", name FROM labels WHERE space = ?`).all(space)) {
+        m.set(row.name, row.index);
+      }
+      this.labelCache.set(space, m);
+    }
+    return m;
+  }
+
+  /** The label's index, adding it (with the next free index) if new: old indices never change. */
+  ensureLabel(space: LabelSpace, name: string, now = Date.now()): number {
+    const trimmed = normalizeLabelName(space, name);
+    const m = this.labelMap(space);
+    const known = m.get(trimmed);
+    if (known !== undefined) return known;
+    const next = (this.db.prepare<[string], { n: number | null }>(`SELECT MAX(idx) AS n FROM labels WHERE space = ?`).get(space)?.n ?? -1) + 1;
+    this.stmts.insertLabel.run(space, next, trimmed, now);
+    m.set(trimmed, next);
+    return next;
+  }
+
+  /** Registers a label at a fixed index (e.g. a YouTube-8M vocabulary index); refuses to move an existing one. */
+  defineLabel(space: LabelSpace, index: number, rawName: string, now = Date.now()): void {
+    const name = normalizeLabelName(space, rawName);
+    const m = this.labelMap(space);
+    const known = m.get(name);
+    if (known === index) return;
+    if (known !== undefined) throw new Error(`${space} label "${name}" already has index ${known}, cannot redefine it as ${index}`);
+    this.stmts.insertLabel.run(space, index, name, now);
+    m.set(name, index);
+  }
+
+  labelIndex(space: LabelSpace, name: string): number | undefined {
+    return this.labelMap(space).get(name.trim());
+  }
+
+  labels(space: LabelSpace): Label[] {
+    return this.db.prepare<[string], Label>(`SELECT idx AS "index", name FROM labels WHERE space = ? ORDER BY idx`).all(space);
+  }
+
+  /** Size of the label space's index range (max index + 1). */
+  labelSpaceSize(space: LabelSpace): number {
+    return (this.db.prepare<[string], { n: number | null }>(`SELECT MAX(idx) AS n FROM labels WHERE space = ?`).get(space)?.n ?? -1) + 1;
+  }
+
+  /** Replaces the video's labels in one space. */
+  setLabels(videoId: string, space: LabelSpace, names: string[], provenance: Provenance, now = Date.now()): void {
+    const pk = this.pkOf(videoId);
+    if (space === "category" && names.length > 1) throw new Error(`video ${videoId}: category is single-label, got ${names.length} names`);
+    this.transaction(() => this.writeLabels(pk, space, names, provenance, now));
+  }
+
+  private writeLabels(pk: number, space: LabelSpace, names: string[], provenance: Provenance, now: number, isNew = false): void {
+    if (!isNew) this.stmts.clearLabels.run(pk, space);
+    for (const name of new Set(names)) this.stmts.assign.run(pk, space, this.ensureLabel(space, name, now), provenance, now);
+  }
+
+  // ---- videos -------------------------------------------------------------
+
+  private pkOf(videoId: string): number {
+    const row = this.stmts.pkOf.get(videoId);
+    if (!row) throw new Error(`unknown video id "${videoId}"`);
+    return row.pk;
+  }
+
+  hasVideo(videoId: string): boolean {
+    return this.stmts.pkOf.get(videoId) !== undefined;
+  }
+
+  /**
+   * Inserts or updates one video. Call inside `transaction` for batches; on
+   * its own it is not atomic across features and labels.
+   */
+  upsertVideo(v: VideoInput, options: UpsertOptions): void {
+    const now = options.now ?? Date.now();
+    const existing = this.stmts.existing.get(v.id);
+    let pk: number;
+    if (existing) {
+      pk = existing.pk;
+      this.stmts.updateVideo.run(v.title ?? null, v.split ?? existing.split, options.source, now, pk);
+    } else {
+      const split = v.split ?? assignSplit(v.id, options.splitFractions ?? DEFAULT_SPLIT_FRACTIONS);
+      const row = this.stmts.insertVideo.get(v.id, v.title ?? null, split, options.source, now, now);
+      if (!row) throw new Error(`video ${v.id}: insert returned no row`);
+      pk = row.pk;
+    }
+    for (const [modality, input] of Object.entries(v.features)) {
+      const enc = encodeFeatures(input.matrix, input.encoding);
+      this.stmts.putFeature.run(pk, modality, enc.frames, enc.dim, enc.encoding, enc.data);
+    }
+    const provenance = options.provenance ?? "imported";
+    // A new video has no labels yet: skipping the DELETE matters at import speed.
+    if (v.category !== undefined) this.writeLabels(pk, "category", v.category === null ? [] : [v.category], provenance, now, !existing);
+    if (v.tags !== undefined) this.writeLabels(pk, "tags", v.tags, provenance, now, !existing);
+  }
+
+  /** Upserts many videos atomically. */
+  upsertVideos(videos: VideoInput[], options: UpsertOptions): void {
+    this.transaction(() => {
+      for (const v of videos) this.upsertVideo(v, options);
+    });
+  }
+
+  deleteVideo(videoId: string): boolean {
+    return this.stmts.deleteVideo.run(videoId).changes > 0;
+  }
+
+  getVideo(videoId: string): VideoRecord | undefined {
+    const v = this.stmts.video.get(videoId);
+    if (!v) return undefined;
+    const labels = this.stmts.videoLabels.all(v.pk);
+    const toAssignment = (l: (typeof labels)[number]): LabelAssignment => ({
+      name: l.name,
+      index: l.idx,
+      provenance: l.provenance,
+      assignedAt: l.assigned_at,
+    });
+    const category = labels.find((l) => l.space === "category");
+    return {
+      id: v.id,
+      title: v.title,
+      split: v.split,
+      source: v.source,
+      createdAt: v.created_at,
+      updatedAt: v.updated_at,
+      category: category ? toAssignment(category) : null,
+      tags: labels.filter((l) => l.space === "tags").map(toAssignment),
+      modalities: this.stmts.videoFeatures.all(v.pk).map(({ modality, frames, dim, encoding }) => ({ modality, frames, dim, encoding })),
+    };
+  }
+
+  /** Stored (encoded) features of one video, by modality. */
+  getEncodedFeatures(videoId: string): Record<string, EncodedFeatures> {
+    const out: Record<string, EncodedFeatures> = {};
+    for (const r of this.stmts.videoFeatures.all(this.pkOf(videoId))) out[r.modality] = { frames: r.frames, dim: r.dim, encoding: r.encoding, data: r.data };
+    return out;
+  }
+
+  getExample(videoId: string): VideoExample {
+    const v = this.getVideo(videoId);
+    if (!v) throw new Error(`unknown video id "${videoId}"`);
+    const features: Record<string, FeatureMatrix> = {};
+    for (const [m, e] of Object.entries(this.getEncodedFeatures(videoId))) features[m] = { frames: e.frames, dim: e.dim, values: decodeFeatures(e) };
+    return { id: v.id, title: v.title, split: v.split, features, category: v.category?.index ?? null, tags: v.tags.map((t) => t.index) };
+  }
+
+  /** Video ids in insertion order, optionally of one split. */
+  videoIds(split?: Split): string[] {
+    const sql = split ? `SELECT id FROM videos WHERE split = ? ORDER BY pk` : `SELECT id FROM videos ORDER BY pk`;
+    const stmt = this.db.prepare<unknown[], { id: string }>(sql).pluck();
+    return (split ? stmt.all(split) : stmt.all()) as unknown as string[];
+  }
+
+  /**
+   * Streams decoded examples in storage order, `pageSize` videos per query so
+   * memory stays flat however large the store is.
+   */
+  *iterateExamples(options: { split?: Split; pageSize?: number } = {}): Generator<VideoExample> {
+    const pageSize = options.pageSize ?? 512;
+    const page = this.db.prepare<[number, number], { pk: number; id: string; title: string | null; split: Split }>(
+      options.split
+        ? `SELECT pk, id, title, split FROM videos WHERE pk > ? AND split = '${options.split}' ORDER BY pk LIMIT ?`
+        : `SELECT pk, id, title, split FROM videos WHERE pk > ? ORDER BY pk LIMIT ?`,
+    );
+    const labels = this.db.prepare<[number, number], { video_pk: number; space: LabelSpace; label_idx: number }>(
+      `SELECT video_pk, space, label_idx FROM assignments WHERE video_pk BETWEEN ? AND ? ORDER BY video_pk, space, label_idx`,
+    );
+    const feats = this.db.prepare<[number, number], FeatureRow & { video_pk: number }>(
+      `SELECT video_pk, modality, frames, dim, encoding, data FROM features WHERE video_pk BETWEEN ? AND ?`,
+    );
+    let after = 0;
+    for (;;) {
+      const rows = page.all(after, pageSize);
+      if (rows.length === 0) return;
+      const lo = rows[0].pk;
+      const hi = rows[rows.length - 1].pk;
+      const byPk = new Map<number, VideoExample>();
+      for (const r of rows) byPk.set(r.pk, { id: r.id, title: r.title, split: r.split, features: {}, category: null, tags: [] });
+      for (const l of labels.all(lo, hi)) {
+        const ex = byPk.get(l.video_pk);
+        if (!ex) continue;
+        if (l.space === "category") ex.category = l.label_idx;
+        else ex.tags.push(l.label_idx);
+      }
+      for (const f of feats.all(lo, hi)) {
+        const ex = byPk.get(f.video_pk);
+        if (ex) ex.features[f.modality] = { frames: f.frames, dim: f.dim, values: decodeFeatures(f) };
+      }
+      yield* byPk.values();
+      after = hi;
+    }
+  }
+
+  // ---- title vocabulary ---------------------------------------------------
+
+  saveTokenVocabulary(vocabulary: TokenVocabulary, counts: Map<string, number>): void {
+    this.transaction(() => {
+      this.db.prepare(`DELETE FROM title_tokens`).run();
+      const ins = this.db.prepare<[number, string, number]>(`INSERT INTO title_tokens (id, token, count) VALUES (?, ?, ?)`);
+      vocabulary.tokens.forEach((t, i) => ins.run(i, t, counts.get(t) ?? 0));
+    });
+  }
+
+  loadTokenVocabulary(): TokenVocabulary | undefined {
+    const tokens = this.db.prepare(`SELECT token FROM title_tokens ORDER BY id`).pluck().all() as string[];
+    return tokens.length ? new TokenVocabulary(tokens) : undefined;
+  }
+
+  /** Builds the title vocabulary from the training split's titles and stores it. */
+  buildTokenVocabulary(minCount = 2, maxSize = 50_000): TokenVocabulary {
+    const titles = this.db.prepare(`SELECT title FROM videos WHERE split = 'train' AND title IS NOT NULL`).pluck().iterate() as IterableIterator<string>;
+    const { vocabulary, counts } = TokenVocabulary.build(titles, minCount, maxSize);
+    this.saveTokenVocabulary(vocabulary, counts);
+    return vocabulary;
+  }
+
+  // ---- meta & stats -------------------------------------------------------
+
+  getMeta(key: string): string | undefined {
+    return this.db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`).get(key)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(key, value);
+  }
+
+  countVideos(): number {
+    return this.db.prepare(`SELECT COUNT(*) FROM videos`).pluck().get() as number;
+  }
+
+  stats(topN = 10): StoreStats {
+    const splits: Record<Split, number> = { train: 0, validate: 0, test: 0 };
+    for (const r of this.db.prepare<[], { split: Split; n: number }>(`SELECT split, COUNT(*) AS n FROM videos GROUP BY split`).all()) splits[r.split] = r.n;
+    const count = (space: LabelSpace) => this.db.prepare(`SELECT COUNT(*) FROM labels WHERE space = ?`).pluck().get(space) as number;
+    const top_tags = this.db
+      .prepare<[number], { name: string; index: number; videos: number }>(
+        `SELECT l.name, l.idx AS "index", COUNT(*) AS videos FROM assignments a JOIN labels l ON l.space = a.space AND l.idx = a.label_idx
+         WHERE a.space = 'tags' GROUP BY a.label_idx ORDER BY videos DESC, l.idx LIMIT ?`,
+      )
+      .all(topN);
+    return { videos: splits.train + splits.validate + splits.test, splits, categories: count("category"), tags: count("tags"), top_tags };
+  }
+}
