@@ -1,0 +1,241 @@
+/**
+ * Classification heads over the fused vector and the multi-task loss.
+ *
+ * CategoryHead: one category per video (softmax); label −1 = unknown, the row
+ * is left out of the loss (the reference zeroed validation labels instead,
+ * which turned "unknown" into "class 0").
+ * TagHead: many tags per video (independent sigmoids), binary cross-entropy in
+ * the logits form, mean over tags.
+ * Both losses are written with explicit ops (max, exp, log, log1p) so they
+ * stay finite for any logits.
+ *
+ * Label spaces grow (new categories, new tags): growCategoryHead/growTagHead
+ * build a wider head whose old columns are copies of the old head's, so every
+ * old logit is unchanged.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import type { ParamScope } from "./core.js";
+import { Dense } from "./layers.js";
+
+export const CategoryHeadConfig = z.object({ numClasses: z.number().int().min(2) });
+export type CategoryHeadConfig = z.infer<typeof CategoryHeadConfig>;
+
+export const TagHeadConfig = z.object({ numTags: z.number().int().min(1) });
+export type TagHeadConfig = z.infer<typeof TagHeadConfig>;
+
+export class CategoryHead {
+  readonly dense: Dense;
+  readonly numClasses: number;
+  constructor(
+    scope: ParamScope,
+    readonly inputDim: number,
+    config: z.input<typeof CategoryHeadConfig>,
+  ) {
+    this.numClasses = CategoryHeadConfig.parse(config).numClasses;
+    this.dense = new Dense(scope.scope("dense"), inputDim, this.numClasses);
+  }
+
+  /** x [B, D] → logits [B, C]. */
+  logits(x: tf.Tensor2D): tf.Tensor2D {
+    return this.dense.apply(x) as tf.Tensor2D;
+  }
+
+  probabilities(logits: tf.Tensor2D): tf.Tensor2D {
+    return tf.softmax(logits, 1);
+  }
+
+  /**
+   * Sparse categorical cross-entropy, mean over rows whose label is not −1
+   * (0 when there are none). labels [B] int32 in [−1, C).
+   */
+  loss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+    const c = this.numClasses;
+    const values = labels.dataSync();
+    for (const v of values) {
+      if (!Number.isInteger(v) || v < -1 || v >= c) throw new Error(`CategoryHead.loss: label ${v} outside [-1, ${c})`);
+    }
+    return tf.tidy(() => {
+      const valid = tf.cast(tf.greaterEqual(labels, 0), "float32"); // [B]
+      const target = tf.oneHot(tf.cast(tf.maximum(labels, 0), "int32"), c).toFloat(); // [B, C]
+      // log Σ exp(z) = m + log Σ exp(z − m), m = max z: no overflow.
+      const m = tf.max(logits, 1, true);
+      const lse = tf.add(m, tf.log(tf.sum(tf.exp(tf.sub(logits, m)), 1, true))).reshape([-1]);
+      const picked = tf.sum(tf.mul(logits, target), 1);
+      const nll = tf.sub(lse, picked);
+      return tf.div(tf.sum(tf.mul(nll, valid)), tf.maximum(tf.sum(valid), 1)) as tf.Scalar;
+    });
+  }
+}
+
+export class TagHead {
+  readonly dense: Dense;
+  readonly numTags: number;
+  constructor(
+    scope: ParamScope,
+    readonly inputDim: number,
+    config: z.input<typeof TagHeadConfig>,
+  ) {
+    this.numTags = TagHeadConfig.parse(config).numTags;
+    this.dense = new Dense(scope.scope("dense"), inputDim, this.numTags);
+  }
+
+  /** x [B, D] → logits [B, T]. */
+  logits(x: tf.Tensor2D): tf.Tensor2D {
+    return this.dense.apply(x) as tf.Tensor2D;
+  }
+
+  probabilities(logits: tf.Tensor2D): tf.Tensor2D {
+    return tf.sigmoid(logits);
+  }
+
+  /**
+   * Binary cross-entropy from logits, max(z, 0) − z·y + log(1 + e^(−|z|)),
+   * mean over tags, then mean over rows weighted by `rowWeights` ([B], 0 for a
+   * video without tag annotation; default all 1).
+   */
+  loss(logits: tf.Tensor2D, labels: tf.Tensor2D, rowWeights?: tf.Tensor1D): tf.Scalar {
+    return tf.tidy(() => {
+      const y = tf.cast(labels, "float32");
+      const perTag = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, y)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+      const perRow = tf.mean(perTag, 1); // [B]
+      if (!rowWeights) return tf.mean(perRow) as tf.Scalar;
+      const w = tf.cast(rowWeights, "float32");
+      return tf.div(tf.sum(tf.mul(perRow, w)), tf.maximum(tf.sum(w), 1)) as tf.Scalar;
+    });
+  }
+}
+
+export const MultiTaskLossConfig = z.object({
+  mode: z.enum(["category", "tags", "multi"]).default("multi"),
+  categoryWeight: z.number().min(0).default(1),
+  tagWeight: z.number().min(0).default(1),
+  /**
+   * Flooding level b (Ishida et al. 2020): the optimised loss is |L − b| + b,
+   * which stops pushing the training loss below b. 0 = off (L ≥ 0).
+   */
+  flood: z.number().min(0).default(0),
+});
+export type MultiTaskLossConfig = z.infer<typeof MultiTaskLossConfig>;
+
+export interface TaskOutputs {
+  categoryLogits?: tf.Tensor2D;
+  tagLogits?: tf.Tensor2D;
+}
+
+export interface TaskLabels {
+  /** [B] int32, −1 = unknown. */
+  category?: tf.Tensor1D;
+  /** [B, T] 0/1. */
+  tags?: tf.Tensor2D;
+  /** [B] 0 for videos without tag annotation. */
+  tagRowWeights?: tf.Tensor1D;
+}
+
+export interface LossParts {
+  total: tf.Scalar;
+  category?: tf.Scalar;
+  tags?: tf.Scalar;
+}
+
+export class MultiTaskLoss {
+  readonly config: MultiTaskLossConfig;
+  constructor(
+    config: z.input<typeof MultiTaskLossConfig>,
+    readonly categoryHead?: CategoryHead,
+    readonly tagHead?: TagHead,
+  ) {
+    this.config = MultiTaskLossConfig.parse(config);
+    if (this.usesCategory && !categoryHead) throw new Error(`loss mode ${this.config.mode} needs a category head`);
+    if (this.usesTags && !tagHead) throw new Error(`loss mode ${this.config.mode} needs a tag head`);
+  }
+
+  get usesCategory(): boolean {
+    return this.config.mode !== "tags";
+  }
+
+  get usesTags(): boolean {
+    return this.config.mode !== "category";
+  }
+
+  /** Weighted sum of the active task losses (then flooding); parts are returned for logging. */
+  compute(outputs: TaskOutputs, labels: TaskLabels): LossParts {
+    let category: tf.Scalar | undefined;
+    let tags: tf.Scalar | undefined;
+    if (this.usesCategory) {
+      if (!outputs.categoryLogits || !labels.category) throw new Error("category loss needs categoryLogits and category labels");
+      category = this.categoryHead!.loss(outputs.categoryLogits, labels.category);
+    }
+    if (this.usesTags) {
+      if (!outputs.tagLogits || !labels.tags) throw new Error("tag loss needs tagLogits and tag labels");
+      tags = this.tagHead!.loss(outputs.tagLogits, labels.tags, labels.tagRowWeights);
+    }
+    const total = tf.tidy(() => {
+      const terms: tf.Tensor[] = [];
+      if (category) terms.push(tf.mul(category, this.config.categoryWeight));
+      if (tags) terms.push(tf.mul(tags, this.config.tagWeight));
+      const sum = terms.length === 1 ? terms[0] : tf.addN(terms);
+      const b = this.config.flood;
+      return (b > 0 ? tf.add(tf.abs(tf.sub(sum, b)), b) : sum) as tf.Scalar;
+    });
+    return { total, category, tags };
+  }
+}
+
+/** A head's weights detached from its store (tfjs variable names are engine-global). */
+export interface DenseWeights {
+  kernel: tf.Tensor2D;
+  bias?: tf.Tensor1D;
+}
+
+/**
+ * Copies of a Dense's (or a head's) weights. tfjs refuses two live variables
+ * with one name, so growing a head under the same parameter names goes:
+ * snapshot the old head, dispose its store, grow into the new store.
+ */
+export function snapshotWeights(source: Dense | CategoryHead | TagHead): DenseWeights {
+  const d = source instanceof Dense ? source : source.dense;
+  return { kernel: tf.clone(d.kernel) as tf.Tensor2D, bias: d.bias ? (tf.clone(d.bias) as tf.Tensor1D) : undefined };
+}
+
+function weightsOf(source: Dense | CategoryHead | TagHead | DenseWeights): DenseWeights {
+  if (source instanceof CategoryHead || source instanceof TagHead) return weightsOf(source.dense);
+  if (source instanceof Dense) return { kernel: source.kernel as tf.Tensor as tf.Tensor2D, bias: source.bias as tf.Tensor as tf.Tensor1D | undefined };
+  return source;
+}
+
+/**
+ * A Dense with `units` ≥ old outputs whose first columns (kernel and bias)
+ * are copies of the old ones; the new columns keep the fresh initialisation
+ * of `scope` (glorot kernel, zero bias), so new labels start like a new head.
+ */
+export function growDense(old: Dense | DenseWeights, scope: ParamScope, units: number): Dense {
+  const w = weightsOf(old);
+  const [inputDim, oldUnits] = w.kernel.shape;
+  if (units < oldUnits) throw new Error(`cannot shrink a head from ${oldUnits} to ${units} outputs`);
+  if (w.bias && w.bias.shape[0] !== oldUnits) throw new Error(`old bias has ${w.bias.shape[0]} entries, kernel ${oldUnits} columns`);
+  const grown = new Dense(scope, inputDim, units, w.bias !== undefined);
+  tf.tidy(() => {
+    const extra = units - oldUnits;
+    grown.kernel.assign(extra === 0 ? w.kernel : tf.concat([w.kernel, tf.slice(grown.kernel, [0, oldUnits], [-1, extra])], 1));
+    if (w.bias && grown.bias) {
+      grown.bias.assign(extra === 0 ? w.bias : tf.concat([w.bias, tf.slice(grown.bias, [oldUnits], [extra])]));
+    }
+  });
+  return grown;
+}
+
+/** A category head over more classes, warm-started from `old`: old logits unchanged. */
+export function growCategoryHead(old: CategoryHead | DenseWeights, scope: ParamScope, numClasses: number): CategoryHead {
+  const w = weightsOf(old);
+  growDense(w, scope.scope("dense"), numClasses);
+  // Same scope and shapes: the head picks up the variables growDense filled.
+  return new CategoryHead(scope, w.kernel.shape[0], { numClasses });
+}
+
+/** A tag head over more tags, warm-started from `old`: old tag logits unchanged. */
+export function growTagHead(old: TagHead | DenseWeights, scope: ParamScope, numTags: number): TagHead {
+  const w = weightsOf(old);
+  growDense(w, scope.scope("dense"), numTags);
+  return new TagHead(scope, w.kernel.shape[0], { numTags });
+}
