@@ -48,8 +48,12 @@ export interface ParamInfo {
 }
 
 /** Owns every variable of a model, keyed by its full name. */
+let nextStoreId = 0;
+
 export class ParamStore {
   private readonly params = new Map<string, ParamInfo>();
+  /** tfjs wants process-unique variable names; two stores (old and new model) may share parameter names. */
+  private readonly storeId = nextStoreId++;
   constructor(readonly seed: number) {}
 
   get(name: string, shape: number[], init: Initializer, trainable = true): tf.Variable {
@@ -60,7 +64,7 @@ export class ParamStore {
       return existing.variable;
     }
     const seed = (hashString(name) ^ this.seed) >>> 0;
-    const variable = tf.tidy(() => tf.variable(initialValue(shape, init, seed), trainable, name));
+    const variable = tf.tidy(() => tf.variable(initialValue(shape, init, seed), trainable, `${name}@${this.storeId}`));
     this.params.set(name, { variable, trainable });
     return variable;
   }
