@@ -103,6 +103,12 @@ export class VideoStore {
   readonly db: Database.Database;
   private readonly labelCache = new Map<LabelSpace, Map<string, number>>();
   private readonly stmts;
+  /** getExamples' statements, prepared on first use. */
+  private batchStmts?: {
+    videos: Database.Statement<[string], { pk: number; id: string; title: string | null; split: Split }>;
+    labels: Database.Statement<[string], { video_pk: number; space: LabelSpace; label_idx: number }>;
+    features: Database.Statement<[string], FeatureRow & { video_pk: number }>;
+  };
 
   private constructor(db: Database.Database) {
     this.db = db;
@@ -348,6 +354,52 @@ export class VideoStore {
     const features: Record<string, FeatureMatrix> = {};
     for (const [m, e] of Object.entries(this.getEncodedFeatures(videoId))) features[m] = { frames: e.frames, dim: e.dim, values: decodeFeatures(e) };
     return { id: v.id, title: v.title, split: v.split, features, category: v.category?.index ?? null, tags: v.tags.map((t) => t.index) };
+  }
+
+  /**
+   * Decoded examples of many videos in three queries (videos, labels,
+   * features), returned in the requested order; a repeated id yields the same
+   * example object at each of its positions. An unknown id is an error naming
+   * it. The ids travel as one JSON array (json_each), so there is no limit on
+   * how many are asked for at once beyond memory.
+   */
+  getExamples(ids: readonly string[]): VideoExample[] {
+    if (ids.length === 0) return [];
+    const s = (this.batchStmts ??= {
+      videos: this.db.prepare<[string], { pk: number; id: string; title: string | null; split: Split }>(
+        `SELECT pk, id, title, split FROM videos WHERE id IN (SELECT value FROM json_each(?))`,
+      ),
+      labels: this.db.prepare<[string], { video_pk: number; space: LabelSpace; label_idx: number }>(
+        `SELECT video_pk, space, label_idx FROM assignments WHERE video_pk IN (SELECT value FROM json_each(?)) ORDER BY video_pk, space, label_idx`,
+      ),
+      features: this.db.prepare<[string], FeatureRow & { video_pk: number }>(
+        `SELECT video_pk, modality, frames, dim, encoding, data FROM features WHERE video_pk IN (SELECT value FROM json_each(?)) ORDER BY video_pk, modality`,
+      ),
+    });
+    const byPk = new Map<number, VideoExample>();
+    const byId = new Map<string, VideoExample>();
+    for (const r of s.videos.all(JSON.stringify(ids))) {
+      const ex: VideoExample = { id: r.id, title: r.title, split: r.split, features: {}, category: null, tags: [] };
+      byPk.set(r.pk, ex);
+      byId.set(r.id, ex);
+    }
+    const out = ids.map((id) => {
+      const ex = byId.get(id);
+      if (!ex) throw new Error(`unknown video id "${id}"`);
+      return ex;
+    });
+    const pks = JSON.stringify([...byPk.keys()]);
+    for (const l of s.labels.all(pks)) {
+      const ex = byPk.get(l.video_pk);
+      if (!ex) continue;
+      if (l.space === "category") ex.category = l.label_idx;
+      else ex.tags.push(l.label_idx);
+    }
+    for (const f of s.features.all(pks)) {
+      const ex = byPk.get(f.video_pk);
+      if (ex) ex.features[f.modality] = { frames: f.frames, dim: f.dim, values: decodeFeatures(f) };
+    }
+    return out;
   }
 
   /** Video ids in insertion order, optionally of one split. */
