@@ -33,7 +33,7 @@ export function createProgress(label: string, total: number | undefined, unit = 
       },
     };
   }
-  let lastPrint = 0;
+  let lastPrint = started;
   let last = 0;
   const line = (done: number, extra?: Record<string, string | number>) => {
     const secs = (Date.now() - started) / 1000;

@@ -125,7 +125,7 @@ export function parseVideoLine(line: string, expectedDims: Map<string, number>):
     }
     modalities.push([name, f]);
   }
-  const features: Record<string, ModalityInput> = {};
+  const features: Record<string, ModalityInput & { matrix: FeatureMatrix }> = {};
   for (const [name, json] of modalities) {
     const field = v.features && name in v.features ? `features.${name}` : name;
     const decoded = decodeFeaturesJson(json, field);

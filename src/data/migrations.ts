@@ -25,7 +25,6 @@ export const MIGRATIONS: readonly Migration[] = [
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
       );
-      CREATE INDEX videos_split ON videos (split);
       CREATE TABLE features (
         video_pk INTEGER NOT NULL REFERENCES videos (pk) ON DELETE CASCADE,
         modality TEXT NOT NULL,
@@ -57,7 +56,6 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (video_pk, space, label_idx),
         FOREIGN KEY (space, label_idx) REFERENCES labels (space, idx)
       ) WITHOUT ROWID;
-      CREATE INDEX assignments_label ON assignments (space, label_idx);
     `,
   },
   {
@@ -75,6 +73,15 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+];
+
+/**
+ * Indexes that only speed up reads. Kept out of the migrations so bulk loads
+ * can drop and rebuild them; `VideoStore.open` recreates any that are missing.
+ */
+export const SECONDARY_INDEXES: readonly { name: string; sql: string }[] = [
+  { name: "videos_split", sql: "CREATE INDEX IF NOT EXISTS videos_split ON videos (split)" },
+  { name: "assignments_label", sql: "CREATE INDEX IF NOT EXISTS assignments_label ON assignments (space, label_idx)" },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
