@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import { registerDataCommands } from "./dataCommands.js";
 import { registerBenchCommands } from "./benchCommands.js";
+import { registerTrainCommands } from "./trainCommands.js";
 
 export const DEFAULT_DB = "data/vidrecall.sqlite";
 
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .version("0.1.0")
     .showHelpAfterError("(run with --help for usage)");
   registerDataCommands(program);
+  registerTrainCommands(program);
   registerBenchCommands(program);
   return program;
 }

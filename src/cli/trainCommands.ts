@@ -1,0 +1,108 @@
+/** `vidrecall train` and `vidrecall eval`. */
+import { type Command, Option } from "commander";
+import { SPLITS, type Split } from "../data/split.js";
+import { VideoStore } from "../data/store.js";
+import { presetNames } from "../model/presets.js";
+import { BACKENDS, selectBackend, type BackendChoice } from "../train/backend.js";
+import { BatchStream, labelMapping } from "../train/batches.js";
+import { evaluateModel, type EvalMetrics } from "../train/evaluate.js";
+import { loadModelConfig, loadTrainedModel } from "../train/modelFiles.js";
+import { train } from "../train/trainer.js";
+import { writeJsonAtomic, formatTable } from "../bench/report.js";
+import { createProgress } from "./progress.js";
+import { dbOption } from "./program.js";
+
+export function backendOption(): Option {
+  return new Option("--backend <name>", "tfjs backend: auto picks tfjs-node-gpu, then tfjs-node, then wasm").choices([...BACKENDS]).default("auto");
+}
+
+const fmt = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(4));
+
+export function metricsTable(m: EvalMetrics): string {
+  const rows: string[][] = [["metric", "value"]];
+  for (const k of ["gap20", "map", "hit1", "perr", "tag_precision", "tag_recall", "tag_f1", "category_accuracy", "category_macro_f1"] as const) {
+    if (m[k] !== undefined) rows.push([k, fmt(m[k])]);
+  }
+  rows.push(["videos", String(m.videos)]);
+  return formatTable(rows);
+}
+
+export function registerTrainCommands(program: Command): void {
+  program
+    .command("train")
+    .description("train a model on the store's train split, validating on its validate split")
+    .addOption(dbOption())
+    .requiredOption("--config <preset|file>", `a preset (${presetNames().join(", ")}) or a JSON/YAML config file`)
+    .requiredOption("--out <dir>", "model directory (checkpoints, training log)")
+    .option("--resume", "continue from <out>/last.ckpt")
+    .option("--adversarial", "turn on FGM adversarial training")
+    .option("--epochs <n>", "override training.epochs", (v) => Number(v))
+    .addOption(backendOption())
+    .action(async (opts) => {
+      const backend = await selectBackend(opts.backend as BackendChoice);
+      process.stderr.write(`backend: ${backend.description}\n`);
+      let config = loadModelConfig(opts.config);
+      if (opts.adversarial) config = { ...config, adversarial: { ...config.adversarial, enabled: true } };
+      if (opts.epochs) config = { ...config, training: { ...config.training, epochs: opts.epochs } };
+      const store = VideoStore.open(opts.db, { readonly: true });
+      let progress: ReturnType<typeof createProgress> | undefined;
+      try {
+        const result = await train(store, config, opts.out, {
+          resume: Boolean(opts.resume),
+          backend: backend.name,
+          log: (line) => process.stderr.write(line + "\n"),
+          onProgress: (p) => {
+            progress ??= createProgress("train", p.totalSteps, "steps");
+            progress.update(p.step, { loss: p.loss.toFixed(4), "videos/s": p.videosPerSecond.toFixed(1) });
+          },
+          onEval: (r) => {
+            progress?.stop();
+            progress = undefined;
+            const m = r.metrics;
+            process.stderr.write(
+              `epoch ${r.epoch} step ${r.step}: loss ${r.train_loss.toFixed(4)}, gap20 ${fmt(m.gap20)}, category_accuracy ${fmt(m.category_accuracy)}${r.best ? " (best)" : ""}\n`,
+            );
+          },
+        });
+        progress?.stop();
+        process.stdout.write(
+          `trained ${result.steps} steps${result.stoppedEarly ? " (early stop)" : ""}; best at step ${result.best.step}: gap20 ${fmt(result.best.metrics?.gap20)}, category_accuracy ${fmt(result.best.metrics?.category_accuracy)}; model in ${opts.out}\n`,
+        );
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command("eval")
+    .description("evaluate a trained model on a split; labels are matched by name, unknown ones count as misses")
+    .addOption(dbOption())
+    .requiredOption("--model <dir>", "model directory (uses its best checkpoint) or a .ckpt file")
+    .addOption(new Option("--split <split>", "which videos").choices([...SPLITS, "all"]).default("validate"))
+    .option("--json <file>", "write the metrics as JSON (keys gap20, map, hit1, perr, category_accuracy, tag_f1, …)")
+    .addOption(backendOption())
+    .action(async (opts) => {
+      await selectBackend(opts.backend as BackendChoice);
+      const { model, vocabulary } = loadTrainedModel(opts.model);
+      const store = VideoStore.open(opts.db, { readonly: true });
+      try {
+        const stream = new BatchStream(store, model.config.input, {
+          ...(opts.split === "all" ? { ids: store.videoIds() } : { split: opts.split as Split }),
+          batchSize: 256,
+          training: false,
+          vocabulary,
+          numTags: model.labels.tags.length,
+          numCategories: model.labels.categories.length,
+          tagMap: labelMapping(model.labels.tags, store.labels("tags")),
+          categoryMap: labelMapping(model.labels.categories, store.labels("category")),
+        });
+        if (stream.videoCount === 0) throw new Error(`split "${opts.split}" of ${opts.db} has no videos`);
+        const metrics = evaluateModel(model, stream.epoch(0));
+        process.stdout.write(metricsTable(metrics) + "\n");
+        if (opts.json) writeJsonAtomic(opts.json, metrics);
+      } finally {
+        store.close();
+        model.dispose();
+      }
+    });
+}

@@ -1,0 +1,99 @@
+/**
+ * The model config: the single source of truth for what a vidrecall model is.
+ * Encoders per modality, one fusion block, one head per output, the
+ * adversarial-perturbation settings and the training schedule. Training,
+ * checkpoints, evaluation and (later) the ONNX exporter all read this.
+ */
+import { z } from "zod";
+import { InputConfig } from "../train/batches.js";
+import { TextEncoderConfig } from "./encoders/text.js";
+import { VideoEncoderConfig } from "./encoders/video.js";
+import { FusionConfig } from "./fusion.js";
+import { MultiTaskLossConfig } from "./heads.js";
+
+export const TitleConfig = z.object({
+  embeddingDim: z.number().int().positive().default(200),
+  trainableEmbedding: z.boolean().default(true),
+  /** Word vectors (word2vec/GloVe text format) to initialise the embedding table. */
+  wordVectors: z.string().optional(),
+  encoder: TextEncoderConfig.prefault({ type: "textcnn+bilstm" }),
+});
+export type TitleConfig = z.infer<typeof TitleConfig>;
+
+export const AdversarialConfig = z.object({
+  /** FGM (Miyato et al.): train on clean + perturbed inputs. Off by default. */
+  enabled: z.boolean().default(false),
+  /** ε per input (modality name or "title"), the L2 norm of each sample's perturbation. */
+  epsilon: z.record(z.string(), z.number().positive()).default(() => ({})),
+  /** ε for inputs not named in `epsilon` (reference: 0.5). */
+  defaultEpsilon: z.number().positive().default(0.5),
+  /** Weight of the adversarial loss next to the clean one. */
+  weight: z.number().min(0).default(1),
+});
+export type AdversarialConfig = z.infer<typeof AdversarialConfig>;
+
+export const TrainingConfig = z.object({
+  optimizer: z.enum(["adam", "adamw"]).default("adam"),
+  learningRate: z.number().positive().default(1e-3),
+  /** Linear warm-up from 0 over this many steps, then `decay`. */
+  warmupSteps: z.number().int().min(0).default(100),
+  decay: z.enum(["none", "cosine", "exponential"]).default("cosine"),
+  /** exponential: multiply the rate by this every epoch. */
+  decayRate: z.number().positive().max(1).default(0.95),
+  /** Floor of the decayed rate, as a fraction of learningRate. */
+  minLearningRateRatio: z.number().min(0).max(1).default(0.05),
+  /** Decoupled weight decay (adamw) or L2 (adam), on kernels only. */
+  weightDecay: z.number().min(0).default(0),
+  /** Clip the global gradient norm to this; 0 = off. */
+  clipNorm: z.number().min(0).default(5),
+  batchSize: z.number().int().positive().default(64),
+  epochs: z.number().int().positive().default(10),
+  /** Validate every N steps; 0 = at the end of each epoch. */
+  evalEverySteps: z.number().int().min(0).default(0),
+  /** Stop after this many validations without a better GAP@20; 0 = never. */
+  earlyStopPatience: z.number().int().min(0).default(3),
+  /** Also write the last checkpoint every N steps (0 = only after validations). */
+  checkpointEverySteps: z.number().int().min(0).default(0),
+  /** Cap on validation videos per evaluation (0 = all), to keep validation cheap on big splits. */
+  maxEvalVideos: z.number().int().min(0).default(0),
+  seed: z.number().int().default(1),
+});
+export type TrainingConfig = z.infer<typeof TrainingConfig>;
+
+export const ModelConfig = z
+  .object({
+    name: z.string().default("custom"),
+    input: InputConfig.prefault({}),
+    /** One encoder per modality in input.modalities. */
+    encoders: z.record(z.string(), VideoEncoderConfig).default(() => ({})),
+    title: TitleConfig.prefault({}),
+    fusion: FusionConfig.prefault({ type: "concat_se" }),
+    heads: MultiTaskLossConfig.prefault({}),
+    adversarial: AdversarialConfig.prefault({}),
+    training: TrainingConfig.prefault({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const m of c.input.modalities) {
+      if (!c.encoders[m]) ctx.addIssue({ code: "custom", path: ["encoders", m], message: `modality "${m}" is an input but has no encoder` });
+    }
+    for (const m of Object.keys(c.encoders)) {
+      if (!c.input.modalities.includes(m)) ctx.addIssue({ code: "custom", path: ["encoders", m], message: `encoder for "${m}", which is not in input.modalities` });
+    }
+  });
+export type ModelConfig = z.infer<typeof ModelConfig>;
+export type ModelConfigInput = z.input<typeof ModelConfig>;
+
+/** Parses a config, turning zod's issues into one message naming each bad field. */
+export function parseModelConfig(raw: unknown, source = "config"): ModelConfig {
+  const r = ModelConfig.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`);
+  throw new Error(`${source}: invalid model config:\n${lines.join("\n")}`);
+}
+
+/** Sizes that come from the data, not the config: fixed when a model is built. */
+export interface LabelSpaces {
+  categories: string[];
+  tags: string[];
+}

@@ -1,0 +1,67 @@
+/**
+ * Named starting points for `vidrecall train --config`. A config file may
+ * name a preset (`"preset": "demo-small"`) and override any field.
+ */
+import type { ModelConfigInput } from "./config.js";
+
+export const PRESETS: Record<string, ModelConfigInput> = {
+  /** The synthetic demo data (`vidrecall demo-data`): 32 frames of 256-d rgb and 128-d audio, titles. Small enough to train in minutes on 2 CPU cores. */
+  "demo-small": {
+    name: "demo-small",
+    input: {
+      features: { rgb: { frames: 32, dim: 256 }, audio: { frames: 32, dim: 128 } },
+      modalities: ["rgb", "audio"],
+      useTitle: true,
+      sampling: "segment",
+      titleMaxTokens: 16,
+    },
+    encoders: {
+      rgb: { type: "nextvlad", expansion: 2, groups: 4, clusters: 16, hidden: 256, dropout: 0.3 },
+      audio: { type: "nextvlad", expansion: 2, groups: 2, clusters: 8, hidden: 128, dropout: 0.3 },
+    },
+    title: { embeddingDim: 64, encoder: { type: "textcnn+bilstm", textcnn: { widths: [2, 3], filters: 32 }, bilstm: { hidden: 32, attentionDim: 32 }, hidden: 128, dropout: 0.2 } },
+    fusion: { type: "concat_se", embeddingDim: 256, dropout: 0.2, modalityDropout: 0.1 },
+    heads: { mode: "multi" },
+    training: { batchSize: 64, epochs: 8, learningRate: 2e-3, warmupSteps: 50, earlyStopPatience: 3 },
+  },
+  /** Frame-level YouTube-8M-style features (1024-d rgb, 128-d audio per second) and titles, as the original framework. */
+  "frame-default": {
+    name: "frame-default",
+    input: {
+      features: { rgb: { frames: 32, dim: 1024 }, audio: { frames: 32, dim: 128 } },
+      modalities: ["rgb", "audio"],
+      useTitle: true,
+      sampling: "segment",
+      titleMaxTokens: 30,
+    },
+    encoders: {
+      rgb: { type: "nextvlad", expansion: 2, groups: 8, clusters: 64, hidden: 1024 },
+      audio: { type: "nextvlad", expansion: 2, groups: 4, clusters: 32, hidden: 256 },
+    },
+    title: { embeddingDim: 200, encoder: { type: "textcnn+bilstm" } },
+    fusion: { type: "concat_se", embeddingDim: 256 },
+    heads: { mode: "multi" },
+    training: { batchSize: 64, epochs: 10, learningRate: 1e-3 },
+  },
+  /** Video-level features (one mean vector per modality, as the shared YouTube-8M shards): gated MLP encoders, no title. */
+  "video-level": {
+    name: "video-level",
+    input: {
+      features: { rgb: { frames: 1, dim: 1024 }, audio: { frames: 1, dim: 128 } },
+      modalities: ["rgb", "audio"],
+      useTitle: false,
+      sampling: "pad",
+    },
+    encoders: {
+      rgb: { type: "gated_mlp", hidden: 1024, dropout: 0.3 },
+      audio: { type: "gated_mlp", hidden: 256, dropout: 0.3 },
+    },
+    fusion: { type: "concat_se", embeddingDim: 1024, dropout: 0.3 },
+    heads: { mode: "multi", categoryWeight: 0.2 },
+    training: { batchSize: 256, epochs: 20, learningRate: 1e-3, warmupSteps: 100, earlyStopPatience: 4 },
+  },
+};
+
+export function presetNames(): string[] {
+  return Object.keys(PRESETS);
+}

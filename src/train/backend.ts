@@ -1,0 +1,64 @@
+/**
+ * Picks the tfjs backend for training: libtensorflow with CUDA when
+ * `@tensorflow/tfjs-node-gpu` is installed, libtensorflow on CPU with
+ * `@tensorflow/tfjs-node`, else the wasm backend (pure npm, always there).
+ * Neither native package is a dependency: they download libtensorflow at
+ * install time, which some machines cannot do. Install one next to vidrecall
+ * (same version as @tensorflow/tfjs, 4.22.0) to use it.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+export const BACKENDS = ["auto", "tensorflow", "wasm", "cpu"] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+
+export interface BackendInfo {
+  /** The tfjs backend name in use. */
+  name: string;
+  /** Human-readable: which package, GPU or not. */
+  description: string;
+}
+
+async function tryImport(pkg: string): Promise<boolean> {
+  try {
+    // A variable specifier keeps TypeScript from resolving a package that is not a dependency.
+    const spec: string = pkg;
+    await import(spec);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function useWasm(): Promise<BackendInfo> {
+  await import("@tensorflow/tfjs-backend-wasm");
+  if (!(await tf.setBackend("wasm"))) throw new Error("the tfjs wasm backend failed to initialise");
+  await tf.ready();
+  return { name: "wasm", description: "tfjs wasm backend (SIMD, 1 thread)" };
+}
+
+export async function selectBackend(choice: BackendChoice = "auto"): Promise<BackendInfo> {
+  switch (choice) {
+    case "cpu":
+      await tf.setBackend("cpu");
+      await tf.ready();
+      return { name: "cpu", description: "tfjs cpu backend (plain JavaScript, slow)" };
+    case "wasm":
+      return useWasm();
+    case "tensorflow":
+    case "auto": {
+      for (const [pkg, what] of [
+        ["@tensorflow/tfjs-node-gpu", "libtensorflow with CUDA (@tensorflow/tfjs-node-gpu)"],
+        ["@tensorflow/tfjs-node", "libtensorflow on CPU (@tensorflow/tfjs-node)"],
+      ] as const) {
+        if ((await tryImport(pkg)) && (await tf.setBackend("tensorflow"))) {
+          await tf.ready();
+          return { name: "tensorflow", description: what };
+        }
+      }
+      if (choice === "tensorflow") {
+        throw new Error("--backend tensorflow needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node installed (see README, GPU training)");
+      }
+      return useWasm();
+    }
+  }
+}
