@@ -128,7 +128,7 @@ function trainStep(model: VideoModel, optimizer: AdamOptimizer, inputs: ModelInp
         name === TITLE_INPUT
           ? [...inputs.title!.ids.shape, model.config.title.embeddingDim]
           : inputs.modalities[name].values.shape;
-      probes.set(name, tf.variable(tf.zeros(shape), true));
+      probes.set(name, tf.tidy(() => tf.variable(tf.zeros(shape), true)));
     }
   }
   const grads = new Map<string, tf.Tensor>();
