@@ -22,6 +22,7 @@ export interface DemoOptions {
   audioDim?: number;
   categories?: number;
   tagsPerCategory?: number;
+  noise?: Partial<DemoNoise>;
   onProgress?: (done: number) => void;
 }
 
@@ -36,15 +37,24 @@ const CATEGORY_NAMES = [
   "fashion", "fitness", "education", "art", "nature", "tech",
 ];
 
-/** Noise levels chosen so each modality alone is clearly informative but weaker than all together. */
 const LATENT_DIM = 32;
-const VIDEO_NOISE = 0.6;
-const RGB_FRAME_NOISE = 2.2;
-const AUDIO_FRAME_NOISE = 2.6;
-const NOISE_FRAME_RATE = 0.25;
-const MISSING_AUDIO_RATE = 0.1;
-const MISSING_TITLE_RATE = 0.08;
-const TITLE_SIGNAL_RATE = 0.35;
+
+/** Noise levels chosen (by measurement, see README) so each modality alone is informative but clearly weaker than all together. */
+export const DEMO_NOISE = {
+  /** Per-video latent noise, drawn independently for rgb and audio. */
+  video: 1.5,
+  rgbFrame: 2.2,
+  audioFrame: 2.6,
+  /** Fraction of frames that carry no video signal at all. */
+  noiseFrameRate: 0.25,
+  missingAudio: 0.1,
+  missingTitle: 0.08,
+  /** Fraction of title words drawn from the category's or the tags' word lists. */
+  titleSignal: 0.45,
+  /** How strongly tags shape audio compared with rgb. */
+  audioTagWeight: 1.0,
+};
+export type DemoNoise = typeof DEMO_NOISE;
 
 class Random {
   private readonly next: () => number;
@@ -164,13 +174,13 @@ function project(proj: Float32Array, z: Float32Array, out: Float32Array, offset:
   }
 }
 
-function frames(rng: Random, proj: Float32Array, z: Float32Array, nFrames: number, dim: number, noise: number): Float32Array {
+function frames(rng: Random, proj: Float32Array, z: Float32Array, nFrames: number, dim: number, noise: number, noiseFrameRate: number): Float32Array {
   const values = new Float32Array(nFrames * dim);
   const drift = new Float32Array(LATENT_DIM);
   const zt = new Float32Array(LATENT_DIM);
   for (let t = 0; t < nFrames; t++) {
     for (let j = 0; j < LATENT_DIM; j++) drift[j] = 0.8 * drift[j] + 0.3 * rng.normal();
-    const informative = rng.uniform() >= NOISE_FRAME_RATE;
+    const informative = rng.uniform() >= noiseFrameRate;
     for (let j = 0; j < LATENT_DIM; j++) zt[j] = (informative ? z[j] : 0) + drift[j];
     project(proj, zt, values, t * dim, dim);
     for (let i = 0; i < dim; i++) values[t * dim + i] += noise * rng.normal();
@@ -178,7 +188,7 @@ function frames(rng: Random, proj: Float32Array, z: Float32Array, nFrames: numbe
   return values;
 }
 
-export function generateDemoVideo(world: World, rng: Random, index: number, nFrames: number, rgbDim: number, audioDim: number): VideoInput {
+export function generateDemoVideo(world: World, rng: Random, index: number, nFrames: number, rgbDim: number, audioDim: number, noise: DemoNoise): VideoInput {
   const nCat = world.categories.length;
   const perCat = world.tagWeightsWithin.length;
   const catTotal = world.categoryWeights.reduce((a, b) => a + b, 0);
@@ -198,27 +208,27 @@ export function generateDemoVideo(world: World, rng: Random, index: number, nFra
   for (let j = 0; j < LATENT_DIM; j++) {
     let tagSum = 0;
     for (const t of tagIdx) tagSum += world.tagProto[t][j];
-    z[j] = world.catProto[c][j] + tagSum + VIDEO_NOISE * rng.normal();
-    zAudio[j] = world.catProto[c][j] + 0.5 * tagSum + VIDEO_NOISE * rng.normal();
+    z[j] = world.catProto[c][j] + tagSum + noise.video * rng.normal();
+    zAudio[j] = world.catProto[c][j] + noise.audioTagWeight * tagSum + noise.video * rng.normal();
   }
 
   const features: VideoInput["features"] = {
-    rgb: { matrix: { frames: nFrames, dim: rgbDim, values: frames(rng, world.rgbProj, z, nFrames, rgbDim, RGB_FRAME_NOISE) }, encoding: "float16" },
+    rgb: { matrix: { frames: nFrames, dim: rgbDim, values: frames(rng, world.rgbProj, z, nFrames, rgbDim, noise.rgbFrame, noise.noiseFrameRate) }, encoding: "float16" },
   };
-  if (rng.uniform() >= MISSING_AUDIO_RATE) {
-    features.audio = { matrix: { frames: nFrames, dim: audioDim, values: frames(rng, world.audioProj, zAudio, nFrames, audioDim, AUDIO_FRAME_NOISE) }, encoding: "float16" };
+  if (rng.uniform() >= noise.missingAudio) {
+    features.audio = { matrix: { frames: nFrames, dim: audioDim, values: frames(rng, world.audioProj, zAudio, nFrames, audioDim, noise.audioFrame, noise.noiseFrameRate) }, encoding: "float16" };
   }
 
   let title: string | null = null;
-  if (rng.uniform() >= MISSING_TITLE_RATE) {
+  if (rng.uniform() >= noise.missingTitle) {
     const words: string[] = [];
     const len = 4 + rng.int(6);
     for (let i = 0; i < len; i++) {
       const u = rng.uniform();
-      if (u < TITLE_SIGNAL_RATE * 0.5) {
+      if (u < noise.titleSignal * 0.5) {
         const t = tagIdx[rng.int(tagIdx.length)];
         words.push(world.tagWords[t][rng.int(world.tagWords[t].length)]);
-      } else if (u < TITLE_SIGNAL_RATE) {
+      } else if (u < noise.titleSignal) {
         words.push(world.categoryWords[c][rng.int(world.categoryWords[c].length)]);
       } else {
         words.push(world.fillerWords[rng.int(world.fillerWords.length)]);
@@ -242,13 +252,14 @@ export function writeDemoData(store: VideoStore, options: DemoOptions): DemoSumm
   const nCat = options.categories ?? 10;
   const perCat = options.tagsPerCategory ?? 6;
   if (nCat > CATEGORY_NAMES.length) throw new Error(`at most ${CATEGORY_NAMES.length} demo categories`);
+  const noise = { ...DEMO_NOISE, ...options.noise };
   const world = buildWorld(new Random(`world:${options.seed}`), nCat, perCat, rgbDim, audioDim);
   // One generator per video, keyed by its index: video i is the same whatever N is.
   const batchSize = 250;
   for (let start = 0; start < options.videos; start += batchSize) {
     const batch: VideoInput[] = [];
     for (let i = start; i < Math.min(options.videos, start + batchSize); i++) {
-      batch.push(generateDemoVideo(world, new Random(`video:${options.seed}:${i}`), i, nFrames, rgbDim, audioDim));
+      batch.push(generateDemoVideo(world, new Random(`video:${options.seed}:${i}`), i, nFrames, rgbDim, audioDim, noise));
     }
     store.upsertVideos(batch, { source: `demo:seed=${options.seed}` });
     options.onProgress?.(Math.min(options.videos, start + batchSize));
