@@ -106,8 +106,11 @@ async function importFile(
     batch.commit();
   } catch (err) {
     batch.rollback();
+    const name = basename(file);
+    const suffix = ` — import stopped; nothing from ${name} was kept`;
+    if (err instanceof ImportError) throw new ImportError(err.location, err.field, err.problem + suffix);
     const msg = err instanceof Error ? err.message : String(err);
-    throw new ImportError(basename(file), undefined, `${msg.replace(`${basename(file)}: `, "")} — import stopped; nothing from ${basename(file)} was kept`);
+    throw new ImportError(name, undefined, (msg.startsWith(`${name}: `) ? msg.slice(name.length + 2) : msg) + suffix);
   }
   report.files++;
   report.videos += written;
