@@ -91,14 +91,16 @@ export class TagHead {
 
   /**
    * Binary cross-entropy from logits, max(z, 0) − z·y + log(1 + e^(−|z|)),
-   * mean over tags, then mean over rows weighted by `rowWeights` ([B], 0 for a
-   * video without tag annotation; default all 1).
+   * summed over tags (as the YouTube-8M starter code's CrossEntropyLoss: a
+   * mean over thousands of tags would shrink the tag task's gradient next to
+   * the category's by that factor), then mean over rows weighted by
+   * `rowWeights` ([B], 0 for a video without tag annotation; default all 1).
    */
   loss(logits: tf.Tensor2D, labels: tf.Tensor2D, rowWeights?: tf.Tensor1D): tf.Scalar {
     return tf.tidy(() => {
       const y = tf.cast(labels, "float32");
       const perTag = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, y)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
-      const perRow = tf.mean(perTag, 1); // [B]
+      const perRow = tf.sum(perTag, 1); // [B]
       if (!rowWeights) return tf.mean(perRow) as tf.Scalar;
       const w = tf.cast(rowWeights, "float32");
       return tf.div(tf.sum(tf.mul(perRow, w)), tf.maximum(tf.sum(w), 1)) as tf.Scalar;

@@ -108,12 +108,12 @@ function fgmPerturbation(g: tf.Tensor, epsilon: number): tf.Tensor {
   });
 }
 
-interface StepResult {
+export interface StepResult {
   loss: number;
 }
 
 /** One optimisation step (clean loss, plus the FGM adversarial loss when enabled). */
-function trainStep(model: VideoModel, optimizer: AdamOptimizer, inputs: ModelInputs, labels: ModelLabels, stepSeed: number): StepResult {
+export function trainStep(model: VideoModel, optimizer: AdamOptimizer, inputs: ModelInputs, labels: ModelLabels, stepSeed: number): StepResult {
   const adv = model.config.adversarial;
   const trainable = model.params.entries().filter(([, p]) => p.trainable);
   const varToParam = new Map(trainable.map(([name, p]) => [p.variable.name, name]));
