@@ -1,7 +1,11 @@
 /** `vidrecall bench …`: speed and memory measurements, printed as JSON and a short table. */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { benchImport } from "../bench/importBench.js";
 import { writeBenchResult } from "../bench/report.js";
+import { benchTrain } from "../bench/trainBench.js";
+import { benchQuality } from "../bench/qualityBench.js";
+import { selectBackend } from "../train/backend.js";
+import { BACKENDS, type BackendChoice } from "../train/backend.js";
 
 export function registerBenchCommands(program: Command): void {
   const bench = program.command("bench").description("benchmarks: print JSON and a short table");
@@ -16,6 +20,52 @@ export function registerBenchCommands(program: Command): void {
       writeBenchResult(result, opts.json, [
         ["shards", "videos", "videos/s", "peak RSS MB"],
         ...result.runs.map((r) => [String(r.shards), String(r.videos), r.videos_per_s.toFixed(0), r.peak_rss_mb.toFixed(1)]),
+      ]);
+    });
+
+  bench
+    .command("train")
+    .description("training videos/s on the fixed frame-level benchmark config, for each tfjs backend available")
+    .option("--json <file>", "also write the JSON result here")
+    .option("--backends <list>", `comma-separated, from ${BACKENDS.filter((b) => b !== "auto").join(", ")}`, "tensorflow,wasm,cpu")
+    .option("--steps <n>", "timed steps per backend", (v) => Number(v), 10)
+    .option("--cpu-steps <n>", "timed steps on the (slow) cpu backend", (v) => Number(v), 2)
+    .action(async (opts) => {
+      const backends = String(opts.backends).split(",").map((b) => b.trim()) as BackendChoice[];
+      for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`unknown backend "${b}"`);
+      const result = await benchTrain({ backends, steps: opts.steps, cpuSteps: opts.cpuSteps });
+      writeBenchResult(result, opts.json, [
+        ["backend", "videos/s", "ms/step", "steps"],
+        ...Object.entries(result.backends).map(([name, r]) => [name, r.videos_per_s.toFixed(2), r.step_ms.toFixed(0), String(r.steps)]),
+      ]);
+    });
+
+  bench
+    .command("quality")
+    .description("video-level preset vs a logistic-regression baseline on the YouTube-8M shards (train 0000–0059, report 0060–0079), adversarial on vs off")
+    .option("--data <dir>", "directory of the YouTube-8M shards", "../shared/data/yt8m-2018-video-level")
+    .option("--work-dir <dir>", "where the database and models are kept", ".bench/quality")
+    .option("--json <file>", "also write the JSON result here")
+    .option("--no-adversarial", "skip the adversarial run")
+    .option("--epochs <n>", "override the preset's epochs", (v) => Number(v))
+    .addOption(new Option("--backend <name>", "tfjs backend").choices([...BACKENDS]).default("auto"))
+    .action(async (opts) => {
+      const backend = await selectBackend(opts.backend as BackendChoice);
+      process.stderr.write(`backend: ${backend.description}\n`);
+      const result = await benchQuality({
+        dataDir: opts.data,
+        workDir: opts.workDir,
+        adversarial: opts.adversarial !== false,
+        epochs: opts.epochs,
+        backend: backend.name,
+        log: (s) => process.stderr.write(s + "\n"),
+      });
+      const f = (x: number | undefined) => (x === undefined ? "-" : x.toFixed(4));
+      writeBenchResult(result, opts.json, [
+        ["", "gap20", "map", "hit1", "train s"],
+        ["model", f(result.model.gap20), f(result.model.map), f(result.model.hit1), result.model.train_s.toFixed(0)],
+        ["baseline (LR)", f(result.baseline.gap20), f(result.baseline.map), f(result.baseline.hit1), result.baseline.train_s.toFixed(0)],
+        ...(result.adversarial ? [["model + FGM", f(result.adversarial.gap20), f(result.adversarial.map), f(result.adversarial.hit1), result.adversarial.train_s.toFixed(0)]] : []),
       ]);
     });
 }
