@@ -1,5 +1,6 @@
 /** `vidrecall bench …`: speed and memory measurements, printed as JSON and a short table. */
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
+import { backendOption } from "./options.js";
 import { benchImport } from "../bench/importBench.js";
 import { writeBenchResult } from "../bench/report.js";
 import { benchTrain } from "../bench/trainBench.js";
@@ -48,7 +49,7 @@ export function registerBenchCommands(program: Command): void {
     .option("--json <file>", "also write the JSON result here")
     .option("--no-adversarial", "skip the adversarial run")
     .option("--epochs <n>", "override the preset's epochs", (v) => Number(v))
-    .addOption(new Option("--backend <name>", "tfjs backend").choices([...BACKENDS]).default("auto"))
+    .addOption(backendOption())
     .action(async (opts) => {
       const backend = await selectBackend(opts.backend as BackendChoice);
       process.stderr.write(`backend: ${backend.description}\n`);

@@ -7,15 +7,7 @@ import { parseSplitFractions, SPLITS, type Split } from "../data/split.js";
 import { VideoStore } from "../data/store.js";
 import { readYt8mVocabulary, type CategoryMode } from "../data/yt8mVocabulary.js";
 import { createProgress } from "./progress.js";
-import { dbOption } from "./program.js";
-
-function parsePositiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${v}"`);
-    return n;
-  };
-}
+import { dbOption, parsePositiveInt } from "./options.js";
 
 function printImportReport(report: ImportReport, db: string): void {
   process.stdout.write(`imported ${report.videos} videos from ${report.files} file(s) into ${db}\n`);

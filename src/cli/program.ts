@@ -1,9 +1,8 @@
-import { Command, Option } from "commander";
+import { Command } from "commander";
 import { registerDataCommands } from "./dataCommands.js";
 import { registerBenchCommands } from "./benchCommands.js";
 import { registerTrainCommands } from "./trainCommands.js";
 
-export const DEFAULT_DB = "data/vidrecall.sqlite";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -16,8 +15,4 @@ export function buildProgram(): Command {
   registerTrainCommands(program);
   registerBenchCommands(program);
   return program;
-}
-
-export function dbOption(): Option {
-  return new Option("--db <path>", "SQLite database").default(DEFAULT_DB);
 }

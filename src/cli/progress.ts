@@ -35,12 +35,14 @@ export function createProgress(label: string, total: number | undefined, unit = 
   }
   let lastPrint = started;
   let last = 0;
+  let printed = -1;
   const line = (done: number, extra?: Record<string, string | number>) => {
     const secs = (Date.now() - started) / 1000;
     const rate = done / Math.max(1e-3, secs);
     const text = extra ? " " + Object.entries(extra).map(([k, v]) => `${k} ${v}`).join(" ") : "";
     const of = total !== undefined ? `/${total}` : "";
-    process.stderr.write(`${label}: ${done}${of} ${unit}, ${rate.toFixed(0)} ${unit}/s${text}\n`);
+    printed = done;
+    process.stderr.write(`${label}: ${done}${of} ${unit}, ${rate.toFixed(rate < 10 ? 2 : 0)} ${unit}/s${text}\n`);
   };
   return {
     update(done, extra) {
@@ -51,7 +53,7 @@ export function createProgress(label: string, total: number | undefined, unit = 
       }
     },
     stop() {
-      if (last > 0) line(last);
+      if (last > 0 && last !== printed) line(last);
     },
   };
 }

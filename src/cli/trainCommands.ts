@@ -3,18 +3,14 @@ import { type Command, Option } from "commander";
 import { SPLITS, type Split } from "../data/split.js";
 import { VideoStore } from "../data/store.js";
 import { presetNames } from "../model/presets.js";
-import { BACKENDS, selectBackend, type BackendChoice } from "../train/backend.js";
+import { selectBackend, type BackendChoice } from "../train/backend.js";
 import { BatchStream, labelMapping } from "../train/batches.js";
 import { evaluateModel, type EvalMetrics } from "../train/evaluate.js";
 import { loadModelConfig, loadTrainedModel } from "../train/modelFiles.js";
 import { train } from "../train/trainer.js";
 import { writeJsonAtomic, formatTable } from "../bench/report.js";
 import { createProgress } from "./progress.js";
-import { dbOption } from "./program.js";
-
-export function backendOption(): Option {
-  return new Option("--backend <name>", "tfjs backend: auto picks tfjs-node-gpu, then tfjs-node, then wasm").choices([...BACKENDS]).default("auto");
-}
+import { backendOption, dbOption } from "./options.js";
 
 const fmt = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "-" : x.toFixed(4));
 
