@@ -5,6 +5,7 @@ import { benchImport } from "../bench/importBench.js";
 import { writeBenchResult } from "../bench/report.js";
 import { benchTrain } from "../bench/trainBench.js";
 import { benchQuality } from "../bench/qualityBench.js";
+import { benchDemo } from "../bench/demoBench.js";
 import { selectBackend } from "../train/backend.js";
 import { BACKENDS, type BackendChoice } from "../train/backend.js";
 
@@ -68,5 +69,21 @@ export function registerBenchCommands(program: Command): void {
         ["baseline (LR)", f(result.baseline.gap20), f(result.baseline.map), f(result.baseline.hit1), result.baseline.train_s.toFixed(0)],
         ...(result.adversarial ? [["model + FGM", f(result.adversarial.gap20), f(result.adversarial.map), f(result.adversarial.hit1), result.adversarial.train_s.toFixed(0)]] : []),
       ]);
+    });
+
+  bench
+    .command("demo")
+    .description("demo-small on fresh demo data: validation category accuracy and GAP@20, with all inputs and each modality alone")
+    .option("--videos <n>", "demo videos", (v) => Number(v), 5000)
+    .option("--work-dir <dir>", "where the data and models go (replaced)", ".bench/demo")
+    .option("--no-ablation", "only the run with all inputs")
+    .option("--json <file>", "also write the JSON result here")
+    .addOption(backendOption())
+    .action(async (opts) => {
+      const backend = await selectBackend(opts.backend as BackendChoice);
+      process.stderr.write(`backend: ${backend.description}\n`);
+      const result = await benchDemo({ workDir: opts.workDir, videos: opts.videos, ablation: opts.ablation !== false, backend: backend.name, log: (s) => process.stderr.write(s + "\n") });
+      const rows = [["inputs", "category acc", "gap20", "train s"], ...[result.all, ...Object.values(result.ablation)].map((r) => [r.inputs.join("+"), r.category_accuracy.toFixed(4), r.gap20.toFixed(4), r.train_s.toFixed(0)])];
+      writeBenchResult(result, opts.json, rows);
     });
 }
