@@ -361,11 +361,16 @@ describe("_FusedMatMul on ORT vs stock", () => {
 
 /** Deterministic 2-layer MLP parameters. */
 function mlpParams(dIn: number, dHidden: number, dOut: number): tf.Variable[] {
+  const v = (init: tf.Tensor): tf.Variable => {
+    const variable = tf.variable(init);
+    init.dispose();
+    return variable;
+  };
   return [
-    tf.variable(tf.randomNormal([dIn, dHidden], 0, 1 / Math.sqrt(dIn), "float32", 11)),
-    tf.variable(tf.randomNormal([dHidden], 0, 0.1, "float32", 12)),
-    tf.variable(tf.randomNormal([dHidden, dOut], 0, 1 / Math.sqrt(dHidden), "float32", 13)),
-    tf.variable(tf.randomNormal([dOut], 0, 0.1, "float32", 14)),
+    v(tf.randomNormal([dIn, dHidden], 0, 1 / Math.sqrt(dIn), "float32", 11)),
+    v(tf.randomNormal([dHidden], 0, 0.1, "float32", 12)),
+    v(tf.randomNormal([dHidden, dOut], 0, 1 / Math.sqrt(dHidden), "float32", 13)),
+    v(tf.randomNormal([dOut], 0, 0.1, "float32", 14)),
   ];
 }
 
@@ -422,6 +427,7 @@ describe("training through the ORT kernels", () => {
     opt.dispose();
     tf.dispose(params);
     disableOrtMatMul();
+    assert.equal(tf.memory().numTensors, base, "a training run leaves no tensors behind");
     return { losses, tensors };
   }
 
