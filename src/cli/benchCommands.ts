@@ -29,7 +29,7 @@ export function registerBenchCommands(program: Command): void {
     .command("train")
     .description("training videos/s on the fixed frame-level benchmark config, for each tfjs backend available")
     .option("--json <file>", "also write the JSON result here")
-    .option("--backends <list>", `comma-separated, from ${BACKENDS.filter((b) => b !== "auto").join(", ")}`, "tensorflow,wasm,cpu")
+    .option("--backends <list>", `comma-separated, from ${BACKENDS.filter((b) => b !== "auto").join(", ")}`, "tensorflow,wasm-ort,wasm,cpu")
     .option("--steps <n>", "timed steps per backend", (v) => Number(v), 10)
     .option("--cpu-steps <n>", "timed steps on the (slow) cpu backend", (v) => Number(v), 2)
     .action(async (opts) => {

@@ -1,14 +1,17 @@
 /**
  * Picks the tfjs backend for training: libtensorflow with CUDA when
  * `@tensorflow/tfjs-node-gpu` is installed, libtensorflow on CPU with
- * `@tensorflow/tfjs-node`, else the wasm backend (pure npm, always there).
+ * `@tensorflow/tfjs-node`, else the wasm backend (pure npm, always there)
+ * with its matrix products run by onnxruntime's native CPU kernels
+ * (`wasm-ort`, see accel/ortMatMul.ts; `wasm` is the stock backend).
  * Neither native package is a dependency: they download libtensorflow at
  * install time, which some machines cannot do. Install one next to vidrecall
  * (same version as @tensorflow/tfjs, 4.22.0) to use it.
  */
 import * as tf from "@tensorflow/tfjs";
+import { disableOrtMatMul, enableOrtMatMul } from "./accel/index.js";
 
-export const BACKENDS = ["auto", "tensorflow", "wasm", "cpu"] as const;
+export const BACKENDS = ["auto", "tensorflow", "wasm-ort", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
 export interface BackendInfo {
@@ -29,21 +32,32 @@ async function tryImport(pkg: string): Promise<boolean> {
   }
 }
 
-async function useWasm(): Promise<BackendInfo> {
+async function useWasm(accelerate: boolean, required: boolean): Promise<BackendInfo> {
   await import("@tensorflow/tfjs-backend-wasm");
   if (!(await tf.setBackend("wasm"))) throw new Error("the tfjs wasm backend failed to initialise");
   await tf.ready();
-  return { name: "wasm", description: "tfjs wasm backend (SIMD, 1 thread)" };
+  if (!accelerate) {
+    disableOrtMatMul();
+    return { name: "wasm", description: "tfjs wasm backend (SIMD, 1 thread), stock kernels" };
+  }
+  const status = enableOrtMatMul();
+  if (status.enabled) return { name: "wasm-ort", description: "tfjs wasm backend with onnxruntime matrix products" };
+  if (required) throw new Error(`onnxruntime matrix products unavailable: ${status.reason}`);
+  process.stderr.write(`onnxruntime matrix products unavailable (${status.reason}); using the stock wasm kernels\n`);
+  return { name: "wasm", description: "tfjs wasm backend (SIMD, 1 thread), stock kernels" };
 }
 
 export async function selectBackend(choice: BackendChoice = "auto"): Promise<BackendInfo> {
   switch (choice) {
     case "cpu":
+      disableOrtMatMul();
       await tf.setBackend("cpu");
       await tf.ready();
       return { name: "cpu", description: "tfjs cpu backend (plain JavaScript, slow)" };
     case "wasm":
-      return useWasm();
+      return useWasm(false, false);
+    case "wasm-ort":
+      return useWasm(true, true);
     case "tensorflow":
     case "auto": {
       for (const [pkg, what] of [
@@ -58,7 +72,7 @@ export async function selectBackend(choice: BackendChoice = "auto"): Promise<Bac
       if (choice === "tensorflow") {
         throw new Error("--backend tensorflow needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node installed (see README, GPU training)");
       }
-      return useWasm();
+      return useWasm(true, false);
     }
   }
 }
