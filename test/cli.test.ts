@@ -16,7 +16,7 @@ function run(...args: string[]) {
 }
 
 test("every command has --help", () => {
-  for (const cmd of [[], ["import"], ["import", "yt8m"], ["import", "jsonl"], ["export"], ["stats"], ["demo-data"], ["train"], ["eval"], ["bench"], ["bench", "import"]]) {
+  for (const cmd of [[], ["import"], ["import", "yt8m"], ["import", "jsonl"], ["export-jsonl"], ["export"], ["stats"], ["demo-data"], ["train"], ["eval"], ["bench"], ["bench", "import"]]) {
     const r = run(...cmd, "--help");
     assert.equal(r.code, 0, `${cmd.join(" ")} --help: ${r.err}`);
     assert.match(r.out, /Usage: vidrecall/);
@@ -43,7 +43,7 @@ test("demo-data, stats --json, export and re-import work end to end", () => {
   assert.deepEqual(Object.keys(stats), ["videos", "splits", "categories", "tags", "top_tags"]);
   assert.equal(stats.videos, 40);
   const out = join(dir, "demo.jsonl");
-  assert.equal(run("export", "--db", db, "--out", out).code, 0);
+  assert.equal(run("export-jsonl", "--db", db, "--out", out).code, 0);
   const db2 = join(dir, "again.sqlite");
   const imported = run("import", "jsonl", out, "--db", db2);
   assert.equal(imported.code, 0, imported.err);

@@ -78,7 +78,7 @@ export function registerDataCommands(program: Command): void {
   });
 
   program
-    .command("export")
+    .command("export-jsonl")
     .description("export the store's videos to a JSONL file (lossless: features in their stored encoding)")
     .addOption(dbOption())
     .requiredOption("--out <file>", "JSONL file to write (written to a temp file, then renamed)")

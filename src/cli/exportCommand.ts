@@ -41,7 +41,7 @@ export async function runExportCommand(opts: ExportCommandOptions): Promise<stri
   }
 }
 
-export function registerExportCommand(program: Command, name = "export-model"): void {
+export function registerExportCommand(program: Command, name = "export"): void {
   program
     .command(name)
     .description("export a trained model to ONNX (model.onnx + model.json) for onnxruntime serving")

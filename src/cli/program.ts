@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { registerDataCommands } from "./dataCommands.js";
 import { registerBenchCommands } from "./benchCommands.js";
 import { registerTrainCommands } from "./trainCommands.js";
+import { registerExportCommand } from "./exportCommand.js";
 
 
 export function buildProgram(): Command {
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)");
   registerDataCommands(program);
   registerTrainCommands(program);
+  registerExportCommand(program);
   registerBenchCommands(program);
   return program;
 }

@@ -78,6 +78,12 @@ export class TagHead {
   ) {
     this.numTags = TagHeadConfig.parse(config).numTags;
     this.dense = new Dense(scope.scope("dense"), inputDim, this.numTags);
+    // Start every tag at a prior of ~1/numTags instead of 0.5: with thousands
+    // of tags and a summed loss, zero biases cost hundreds of steps of
+    // unlearning before anything useful is learned (the focal-loss prior init).
+    const prior = tf.fill([this.numTags], -Math.log(Math.max(2, this.numTags)));
+    this.dense.bias!.assign(prior);
+    prior.dispose();
   }
 
   /** x [B, D] → logits [B, T]. */

@@ -37,7 +37,9 @@ export class BatchNorm {
   constructor(
     scope: ParamScope,
     readonly channels: number,
-    readonly momentum = 0.99,
+    // 0.9, not Keras' 0.99: runs here are hundreds of steps, and moving
+    // statistics that lag far behind make early validations meaningless.
+    readonly momentum = 0.9,
     readonly epsilon = 1e-3,
   ) {
     this.gamma = scope.get("gamma", [channels], "ones");
