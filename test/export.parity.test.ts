@@ -464,7 +464,7 @@ describe("ONNX export: graph and files", () => {
       const write = process.stdout.write.bind(process.stdout);
       process.stdout.write = ((s: string) => (logs.push(s), true)) as typeof process.stdout.write;
       try {
-        await program.parseAsync(["node", "vidrecall", "export-model", "--model", ckpt, "--out", cliOut]);
+        await program.parseAsync(["node", "vidrecall", "export", "--model", ckpt, "--out", cliOut]);
       } finally {
         process.stdout.write = write;
       }

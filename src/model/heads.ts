@@ -68,6 +68,11 @@ export class CategoryHead {
   }
 }
 
+/** The starting logit of a tag: a prior of about 1/numTags. */
+export function tagPriorLogit(numTags: number): number {
+  return -Math.log(Math.max(2, numTags));
+}
+
 export class TagHead {
   readonly dense: Dense;
   readonly numTags: number;
@@ -75,15 +80,19 @@ export class TagHead {
     scope: ParamScope,
     readonly inputDim: number,
     config: z.input<typeof TagHeadConfig>,
+    /** False keeps the bias as found (a head grown from an old one). */
+    initialiseBias = true,
   ) {
     this.numTags = TagHeadConfig.parse(config).numTags;
     this.dense = new Dense(scope.scope("dense"), inputDim, this.numTags);
     // Start every tag at a prior of ~1/numTags instead of 0.5: with thousands
     // of tags and a summed loss, zero biases cost hundreds of steps of
     // unlearning before anything useful is learned (the focal-loss prior init).
-    const prior = tf.fill([this.numTags], -Math.log(Math.max(2, this.numTags)));
-    this.dense.bias!.assign(prior);
-    prior.dispose();
+    if (initialiseBias) {
+      const prior = tf.fill([this.numTags], tagPriorLogit(this.numTags));
+      this.dense.bias!.assign(prior);
+      prior.dispose();
+    }
   }
 
   /** x [B, D] → logits [B, T]. */
@@ -244,6 +253,11 @@ export function growCategoryHead(old: CategoryHead | DenseWeights, scope: ParamS
 /** A tag head over more tags, warm-started from `old`: old tag logits unchanged. */
 export function growTagHead(old: TagHead | DenseWeights, scope: ParamScope, numTags: number): TagHead {
   const w = weightsOf(old);
-  growDense(w, scope.scope("dense"), numTags);
-  return new TagHead(scope, w.kernel.shape[0], { numTags });
+  const dense = growDense(w, scope.scope("dense"), numTags);
+  const oldTags = w.kernel.shape[1];
+  if (dense.bias && numTags > oldTags) {
+    // New tags start at the prior, like a fresh head's.
+    tf.tidy(() => dense.bias!.assign(tf.concat([tf.slice(dense.bias!, [0], [oldTags]), tf.fill([numTags - oldTags], tagPriorLogit(numTags))])));
+  }
+  return new TagHead(scope, w.kernel.shape[0], { numTags }, false);
 }

@@ -9,6 +9,7 @@ import { createInterface } from "node:readline";
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import type { ParamScope } from "../core.js";
+import { gatherRows } from "../layers.js";
 
 export const PAD_ID = 0;
 export const UNK_ID = 1;
@@ -75,29 +76,6 @@ export class TokenEmbedding {
   }
 }
 
-/**
- * table[ids] with a gradient that the wasm backend can run. tf.gather's own
- * gradient uses UnsortedSegmentSum, which tfjs-backend-wasm 4.22 does not
- * register; ScatterNd (which sums duplicate indices) is registered, and gives
- * the same dense [V, D] gradient.
- */
-export function gatherRows(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
-  const [v, d] = table.shape;
-  const n = ids.shape[0];
-  // tf.customGrad passes the inputs then the save function, typed as one union.
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const t = args[0] as tf.Tensor;
-    const save = args[1] as tf.GradSaveFunc;
-    // The ids must outlive the caller's tidy until backprop runs: save() keeps a copy on the tape.
-    save([ids.reshape([n, 1])]);
-    return {
-      value: tf.gather(t, ids),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
-        tf.scatterND(saved[0], (dy as tf.Tensor).reshape([n, d]), [v, d]),
-    };
-  });
-  return op(table) as tf.Tensor2D;
-}
 
 /** Pretrained vectors laid out by vocabulary id. */
 export interface WordVectors {

@@ -21,7 +21,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import type { ForwardContext, ParamScope, SequenceEncoder } from "../core.js";
-import { BatchNorm, Dense, dropout } from "../layers.js";
+import { BatchNorm, Dense, dropout, gatherRows } from "../layers.js";
 
 export const TrnConfig = z.object({
   /** Per-frame projection width; relations concatenate d of these, so it sets the cost. */
@@ -156,7 +156,7 @@ export class TrnEncoder implements SequenceEncoder {
     let sum: tf.Tensor | undefined;
     for (let s = 0; s < perScale.length; s++) {
       const d = s + 2;
-      const rows = tf.gather(p, tf.tensor1d(perScale[s], "int32")); // [B·k·d, P]
+      const rows = gatherRows(p as tf.Tensor2D, tf.tensor1d(perScale[s], "int32")); // [B·k·d, P] (gatherRows: its gradient runs on wasm)
       const r = rows.reshape([B * k, d * P]);
       const g = tf.relu(this.g[s].apply(r)).reshape([B, k, R]);
       const pooled = tf.mul(tf.mean(g, 1), has); // average over tuples; zero for frame-less videos
