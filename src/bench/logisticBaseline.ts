@@ -47,7 +47,8 @@ export function trainLogisticBaseline(options: {
   const b = tf.variable(tf.zeros([numTags]), true, "baseline/bias");
   const maxEpochs = options.maxEpochs ?? 40;
   const patience = options.patience ?? 3;
-  const config = TrainingConfig.parse({ learningRate: 1e-3, warmupSteps: 0, decay: "none", clipNorm: 0, weightDecay: 1e-6 });
+  // The starter code's defaults: Adam at 0.01, L2 penalty 1e-8.
+  const config = TrainingConfig.parse({ learningRate: 1e-2, warmupSteps: 0, decay: "none", clipNorm: 0, weightDecay: 1e-8 });
   const optimizer = new AdamOptimizer(config, maxEpochs * options.train.batchesPerEpoch, options.train.batchesPerEpoch);
   const params = new Map<string, tf.Variable>([
     ["baseline/kernel", w],
