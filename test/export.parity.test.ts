@@ -96,9 +96,9 @@ const CASES: Case[] = [
     },
   },
   {
-    name: "video-level gated MLP, no title, concat_se, category+tags",
+    name: "video-level gated MLP, L2-normalised frames, no title, concat_se, category+tags",
     config: {
-      input: { features: { rgb: { frames: 1, dim: 10 }, audio: { frames: 1, dim: 4 } }, modalities: ["rgb", "audio"], useTitle: false },
+      input: { features: { rgb: { frames: 1, dim: 10 }, audio: { frames: 1, dim: 4 } }, modalities: ["rgb", "audio"], useTitle: false, normalize: "l2" },
       encoders: { rgb: { type: "gated_mlp", hidden: 8, gatingReduction: 4 }, audio: { type: "gated_mlp", hidden: 4, gatingReduction: 2 } },
       fusion: { type: "concat_se", embeddingDim: 6, seReduction: 4 },
       heads: { mode: "multi" },

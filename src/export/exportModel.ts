@@ -20,7 +20,7 @@ import { TITLE_INPUT, type VideoModel } from "../model/model.js";
 import { ONNX_IR_VERSION, ONNX_OPSET } from "../train/accel/onnxSchema.js";
 import type { LoadedModel } from "../train/modelFiles.js";
 import { exportEmbedding } from "./blocks/embedding.js";
-import { exportCategoryHead, exportL2Normalize, exportTagHead } from "./blocks/heads.js";
+import { exportCategoryHead, exportL2Normalize, exportL2NormalizeFrames, exportTagHead } from "./blocks/heads.js";
 import { exportTitleEncoder } from "./blocks/text.js";
 import { OnnxGraph, type Dim } from "./graph.js";
 import { FUSION_EXPORTERS, VIDEO_ENCODER_EXPORTERS, exporterFor, type ExportEnv } from "./registry.js";
@@ -104,7 +104,9 @@ export function buildOnnxModel(model: VideoModel): OnnxBuild {
     if (!encoder) throw new Error(`ONNX export: the model has no encoder for modality "${m}"`);
     const type = String(config.encoders[m].type);
     const exporter = exporterFor(VIDEO_ENCODER_EXPORTERS, "video encoder", type, `encoders.${m}`);
-    vectors.push(exporter(g.scope(`encoder_${m}`), encoder, m, `${m}_mask`, env));
+    // input.normalize "l2": each frame over its norm, as model.ts l2NormalizeFrames (the encoders zero padded frames after).
+    const x = config.input.normalize === "l2" ? exportL2NormalizeFrames(g.scope(`normalize_${m}`), m) : m;
+    vectors.push(exporter(g.scope(`encoder_${m}`), encoder, x, `${m}_mask`, env));
     g.describe(vectors[vectors.length - 1], "float32", [BATCH_DIM, encoder.outputDim]);
     present.push(g.unsqueeze(`${m}_present`, [1]));
   }

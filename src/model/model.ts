@@ -112,8 +112,9 @@ export class VideoModel {
         const input = inputs.modalities[m];
         if (!input) throw new Error(`missing input for modality "${m}"`);
         // Perturbations are masked to real frames: padding stays padding.
-        const x = perturb[m] ? tf.add(input.values, tf.mul(perturb[m], tf.expandDims(input.mask, 2))) : input.values;
-        vectors.push(enc.apply(x as tf.Tensor3D, input.mask, ctx));
+        let x: tf.Tensor3D = this.config.input.normalize === "l2" ? l2NormalizeFrames(input.values) : input.values;
+        if (perturb[m]) x = tf.add(x, tf.mul(perturb[m], tf.expandDims(input.mask, 2)));
+        vectors.push(enc.apply(x, input.mask, ctx));
         present.push(input.present);
       }
       if (this.titleEncoder) {
@@ -140,6 +141,11 @@ export class VideoModel {
   dispose(): void {
     this.params.dispose();
   }
+}
+
+/** Each frame divided by its L2 norm (ε-guarded: an all-zero padded frame stays zero). */
+export function l2NormalizeFrames(x: tf.Tensor3D, epsilon = 1e-12): tf.Tensor3D {
+  return tf.tidy(() => tf.mul(x, tf.rsqrt(tf.maximum(tf.sum(tf.square(x), 2, true), epsilon))) as tf.Tensor3D);
 }
 
 /** Tensors for a batch (caller disposes them, e.g. with disposeInputs). */

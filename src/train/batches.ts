@@ -39,6 +39,12 @@ export const InputConfig = z
      */
     sampling: z.enum(["segment", "pad"]).default("segment"),
     titleMaxTokens: z.number().int().positive().default(30),
+    /**
+     * "l2": each frame's features are divided by their L2 norm inside the
+     * model (as the YouTube-8M starter code does), so videos whose features
+     * differ only in scale look alike. Part of the model, not of the batch.
+     */
+    normalize: z.enum(["none", "l2"]).default("none"),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();

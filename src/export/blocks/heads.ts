@@ -19,3 +19,9 @@ export function exportL2Normalize(g: OnnxGraph, x: string, epsilon = 1e-12): str
   const sq = g.reduceSum(g.mul(x, x), [1], true);
   return g.div(x, g.op("Sqrt", [g.max(sq, g.f32(epsilon))]));
 }
+
+/** Each frame of [B, T, D] over its L2 norm (ε 1e-12 on the squared norm), as model.ts l2NormalizeFrames. */
+export function exportL2NormalizeFrames(g: OnnxGraph, x: string, epsilon = 1e-12): string {
+  const sq = g.reduceSum(g.mul(x, x), [2], true);
+  return g.div(x, g.op("Sqrt", [g.max(sq, g.f32(epsilon))]));
+}
