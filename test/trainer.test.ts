@@ -105,3 +105,21 @@ test("the adversarial pass leaves batch-norm statistics to the clean pass", asyn
   assert.ok(moving > 4);
   assert.ok(trainedDiffer, "the adversarial loss changed the trained weights");
 });
+
+test("weight averaging: checkpoints hold the average and the raw weights, and resume stays exact", async () => {
+  const config = parseModelConfig({ ...tiny, training: { ...tiny.training, emaDecay: 0.9 } });
+  const whole = join(dir, "ema-whole");
+  await train(store, config, whole);
+  const split = join(dir, "ema-split");
+  await train(store, config, split, { stopAfterSteps: 4 });
+  await train(store, config, split, { resume: true });
+  const a = readCheckpoint(join(whole, LAST_CHECKPOINT)).tensors;
+  const b = readCheckpoint(join(split, LAST_CHECKPOINT)).tensors;
+  assert.equal(a.length, b.length);
+  for (let i = 0; i < a.length; i++) assert.deepEqual(b[i].values, a[i].values, `${a[i].kind} ${a[i].name} differs after resume`);
+  const kernel = (kind: string) => a.find((t) => t.kind === kind && t.name === "model/head_tags/dense/kernel")!.values;
+  assert.notDeepEqual(kernel("param"), kernel("trained"), "the average is not the raw weights");
+  const loaded = loadTrainedModel(whole);
+  assert.ok(loaded.model.params.variable("model/head_tags/dense/kernel").dataSync().some((v) => Number.isFinite(v)), "best.ckpt loads");
+  loaded.model.dispose();
+});

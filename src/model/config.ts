@@ -57,6 +57,12 @@ export const TrainingConfig = z.object({
   /** Cap on validation videos per evaluation (0 = all), to keep validation cheap on big splits. */
   maxEvalVideos: z.number().int().min(0).default(0),
   seed: z.number().int().default(1),
+  /**
+   * Exponential moving average of the weights (Polyak averaging): validation,
+   * best.ckpt and exports use the average, which generalises better on small
+   * data. 0 = off; typical 0.99–0.999.
+   */
+  emaDecay: z.number().min(0).lt(1).default(0),
 });
 export type TrainingConfig = z.infer<typeof TrainingConfig>;
 

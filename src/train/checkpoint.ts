@@ -12,6 +12,9 @@ import type { LabelSpaces, ModelConfig } from "../model/config.js";
 
 const MAGIC = "VRCKPT01";
 
+/** param: the weights to use; trained: the raw weights when `param` holds their moving average; adam_m/v: optimiser moments. */
+export type TensorKind = "param" | "trained" | "adam_m" | "adam_v";
+
 export interface TrainingPosition {
   /** Epoch to continue in (0-based) and how many of its batches are done. */
   epoch: number;
@@ -37,12 +40,12 @@ export interface CheckpointHeader {
   metrics?: Record<string, number>;
   /** Which checkpoint this one continues or was fine-tuned from. */
   parent?: string;
-  tensors: { name: string; kind: "param" | "adam_m" | "adam_v"; shape: number[]; offset: number; length: number }[];
+  tensors: { name: string; kind: TensorKind; shape: number[]; offset: number; length: number }[];
 }
 
 export interface CheckpointTensor {
   name: string;
-  kind: "param" | "adam_m" | "adam_v";
+  kind: TensorKind;
   shape: number[];
   values: Float32Array;
 }

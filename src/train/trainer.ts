@@ -78,9 +78,14 @@ export function storeLabelSpaces(store: VideoStore): LabelSpaces {
   return { categories: dense("category"), tags: dense("tags") };
 }
 
-function paramTensors(model: VideoModel, optimizer: AdamOptimizer): CheckpointTensor[] {
+function paramTensors(model: VideoModel, optimizer: AdamOptimizer, average?: WeightAverage): CheckpointTensor[] {
   const out: CheckpointTensor[] = [];
-  for (const [name, info] of model.params.entries()) out.push({ name, kind: "param", shape: info.variable.shape, values: info.variable.dataSync() as Float32Array });
+  // With averaging, "param" holds the average (what users load) and "trained" the raw weights (for resuming).
+  for (const [name, info] of model.params.entries()) {
+    const avg = average?.shadow.get(name);
+    out.push({ name, kind: "param", shape: info.variable.shape, values: (avg ?? info.variable).dataSync() as Float32Array });
+    if (avg) out.push({ name, kind: "trained", shape: info.variable.shape, values: info.variable.dataSync() as Float32Array });
+  }
   for (const [name, s] of optimizer.state().moments) {
     out.push({ name, kind: "adam_m", shape: s.m.shape, values: s.m.dataSync() as Float32Array });
     out.push({ name, kind: "adam_v", shape: s.v.shape, values: s.v.dataSync() as Float32Array });
@@ -89,13 +94,58 @@ function paramTensors(model: VideoModel, optimizer: AdamOptimizer): CheckpointTe
 }
 
 /** Loads parameter values into a model built with the same config; names and shapes must match. */
-export function loadParams(model: VideoModel, tensors: CheckpointTensor[], source: string): void {
+export function loadParams(model: VideoModel, tensors: CheckpointTensor[], source: string, kind: "param" | "trained" = "param"): void {
   const byName = new Map(tensors.filter((t) => t.kind === "param").map((t) => [t.name, t]));
+  if (kind === "trained") for (const t of tensors) if (t.kind === "trained") byName.set(t.name, t);
   for (const [name, info] of model.params.entries()) {
     const t = byName.get(name);
     if (!t) throw new Error(`${source}: no values for parameter ${name}`);
     if (t.shape.join("x") !== info.variable.shape.join("x")) throw new Error(`${source}: parameter ${name} has shape ${t.shape.join("x")}, model expects ${info.variable.shape.join("x")}`);
     tf.tidy(() => info.variable.assign(tf.tensor(t.values, t.shape)));
+  }
+}
+
+/**
+ * Moving average of the trainable weights. The decay ramps up as
+ * min(d, (1 + step) / (10 + step)) like TensorFlow's ExponentialMovingAverage,
+ * so early averages are not dominated by the random initialisation.
+ */
+class WeightAverage {
+  readonly shadow = new Map<string, tf.Variable>();
+  constructor(
+    readonly model: VideoModel,
+    readonly decay: number,
+  ) {
+    for (const [name, p] of model.params.entries()) if (p.trainable) this.shadow.set(name, tf.tidy(() => tf.variable(p.variable.clone(), false)));
+  }
+
+  update(step: number): void {
+    const d = Math.min(this.decay, (1 + step) / (10 + step));
+    tf.tidy(() => {
+      for (const [name, s] of this.shadow) s.assign(tf.add(tf.mul(s, d), tf.mul(this.model.params.variable(name), 1 - d)));
+    });
+  }
+
+  /** Runs fn with the averaged weights in the model, then puts the trained ones back. */
+  withAverage<T>(fn: () => T): T {
+    const saved = new Map<string, tf.Tensor>();
+    for (const [name, s] of this.shadow) {
+      const v = this.model.params.variable(name);
+      saved.set(name, tf.clone(v));
+      v.assign(s);
+    }
+    try {
+      return fn();
+    } finally {
+      for (const [name, t] of saved) {
+        this.model.params.variable(name).assign(t);
+        t.dispose();
+      }
+    }
+  }
+
+  dispose(): void {
+    tf.dispose([...this.shadow.values()]);
   }
 }
 
@@ -218,9 +268,10 @@ export async function train(store: VideoStore, config: ModelConfig, outDir: stri
   const totalSteps = trainStream.batchesPerEpoch * t.epochs;
   const optimizer = new AdamOptimizer(t, totalSteps, trainStream.batchesPerEpoch);
 
+  let average: WeightAverage | undefined;
   try {
     if (checkpoint) {
-      loadParams(model, checkpoint.tensors, lastPath);
+      loadParams(model, checkpoint.tensors, lastPath, "trained");
       const moments = new Map<string, { m: Float32Array; v: Float32Array; shape: number[] }>();
       for (const ten of checkpoint.tensors) {
         if (ten.kind === "param") continue;
@@ -236,6 +287,16 @@ export async function train(store: VideoStore, config: ModelConfig, outDir: stri
       model.embedding.initFromWordVectors(vectors);
       log(`word vectors: ${config.title.wordVectors}`);
     }
+    if (t.emaDecay > 0) {
+      average = new WeightAverage(model, t.emaDecay);
+      // On resume the average is the checkpoint's "param" values.
+      if (checkpoint) {
+        for (const ten of checkpoint.tensors) {
+          const s = ten.kind === "param" ? average.shadow.get(ten.name) : undefined;
+          if (s) tf.tidy(() => s.assign(tf.tensor(ten.values, ten.shape)));
+        }
+      }
+    }
     log(`model: ${model.params.countTrainable().toLocaleString("en-US")} trainable parameters; ${trainStream.videoCount} training videos, ${valStream.videoCount} validation videos`);
 
     const save = (file: string, metrics?: EvalMetrics) =>
@@ -249,7 +310,7 @@ export async function train(store: VideoStore, config: ModelConfig, outDir: stri
           position,
           metrics: metrics as Record<string, number> | undefined,
         },
-        paramTensors(model, optimizer),
+        paramTensors(model, optimizer, average),
       );
 
     const started = performance.now();
@@ -262,7 +323,8 @@ export async function train(store: VideoStore, config: ModelConfig, outDir: stri
     let bestMetrics: EvalMetrics | undefined;
 
     const validate = (): boolean => {
-      const metrics = evaluateModel(model, valStream.epoch(0), t.maxEvalVideos);
+      const run = () => evaluateModel(model, valStream.epoch(0), t.maxEvalVideos);
+      const metrics = average ? average.withAverage(run) : run();
       const gap = metrics.gap20 ?? metrics.category_accuracy ?? 0;
       const improved = gap > position.bestGap;
       if (improved) {
@@ -301,6 +363,7 @@ export async function train(store: VideoStore, config: ModelConfig, outDir: stri
         } finally {
           disposeInputs(inputs, batchLabels);
         }
+        average?.update(position.step);
         position.step++;
         position.batchInEpoch++;
         stepsThisRun++;
@@ -350,6 +413,7 @@ export async function train(store: VideoStore, config: ModelConfig, outDir: stri
       interrupted,
     };
   } finally {
+    average?.dispose();
     optimizer.dispose();
     model.dispose();
   }
