@@ -3,6 +3,7 @@ import { registerDataCommands } from "./dataCommands.js";
 import { registerBenchCommands } from "./benchCommands.js";
 import { registerTrainCommands } from "./trainCommands.js";
 import { registerExportCommand } from "./exportCommand.js";
+import { registerIndexCommands } from "./indexCommands.js";
 
 
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerTrainCommands(program);
   registerExportCommand(program);
+  registerIndexCommands(program);
   registerBenchCommands(program);
   return program;
 }
