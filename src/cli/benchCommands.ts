@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { backendOption } from "./options.js";
 import { registerAnnBench } from "./indexCommands.js";
+import { registerInferBench } from "./inferCommands.js";
 import { benchImport } from "../bench/importBench.js";
 import { writeBenchResult } from "../bench/report.js";
 import { benchTrain } from "../bench/trainBench.js";
@@ -13,6 +14,7 @@ import { BACKENDS, type BackendChoice } from "../train/backend.js";
 export function registerBenchCommands(program: Command): void {
   const bench = program.command("bench").description("benchmarks: print JSON and a short table");
   registerAnnBench(bench);
+  registerInferBench(bench);
   bench
     .command("import")
     .description("import the YouTube-8M shards into a fresh database; videos/s and peak RSS (with 20 shards and with all)")

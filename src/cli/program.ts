@@ -4,6 +4,7 @@ import { registerBenchCommands } from "./benchCommands.js";
 import { registerTrainCommands } from "./trainCommands.js";
 import { registerExportCommand } from "./exportCommand.js";
 import { registerIndexCommands } from "./indexCommands.js";
+import { registerInferCommands } from "./inferCommands.js";
 
 
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerDataCommands(program);
   registerTrainCommands(program);
   registerExportCommand(program);
+  registerInferCommands(program);
   registerIndexCommands(program);
   registerBenchCommands(program);
   return program;
