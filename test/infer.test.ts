@@ -25,6 +25,8 @@ import { loadTrainedModel } from "../src/train/modelFiles.js";
 import { InferenceService, ModelChangedError, ServiceClosedError, topScores, type InferenceVideo } from "../src/infer/inferenceService.js";
 import { loadModelBundle, ModelBundleError, readModelMetadata } from "../src/infer/modelBundle.js";
 import { productFlops } from "../src/infer/flops.js";
+import { storeEmbedder } from "../src/infer/storeEmbedder.js";
+import type { Embedder } from "../indexer/embedder.js";
 import { classificationsToJson, formatClassifications, registerInferCommands, runClassify } from "../src/cli/inferCommands.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -296,6 +298,14 @@ describe("InferenceService", () => {
         assert.equal(c.embedding, undefined);
       });
       assert.deepEqual(await svc.embed([]), []);
+
+      // With the default zero window, calls made in one turn of the event loop still share a run.
+      const runs = svc.stats().runs;
+      const together = await Promise.all([svc.embed(videos.slice(0, 2)), svc.embed(videos.slice(2, 3)), svc.classify(videos.slice(3, 6))]);
+      assert.equal(svc.stats().runs - runs, 1);
+      together[0].forEach((e, i) => assertClose(e, ref[i].embedding, "merged call 0"));
+      assertClose(together[1][0], ref[2].embedding, "merged call 1");
+      assert.deepEqual(together[2].map((c) => c.id), ["v3", "v4", "v5"]);
     } finally {
       await svc.close();
     }
@@ -382,8 +392,9 @@ describe("InferenceService", () => {
           ticks++;
         }, 5);
         try {
-          // Two calls: one run each (the second waits for the worker); the main thread builds one run's feeds at a time.
-          await Promise.all([svc.embed(videos), svc.embed(videos)]);
+          // Two calls, one run each.
+          await svc.embed(videos);
+          await svc.embed(videos);
         } finally {
           clearInterval(timer);
         }
@@ -517,6 +528,32 @@ describe("InferenceService", () => {
       await svc.close();
     }
     assert.equal(workerThreads(), baselineWorkers);
+  });
+
+  it("storeEmbedder embeds store videos by id, pinned to one model across swaps", async () => {
+    const store = VideoStore.open(join(root, "embedder.sqlite"));
+    const svc = await InferenceService.create(A.dir, { workers: 1, intraOpThreads: 1 });
+    try {
+      const videos = tinyVideos(4, 81, "s");
+      store.upsertVideos(
+        videos.map((v) => ({ id: v.id, title: v.title, features: Object.fromEntries(Object.entries(v.features).map(([m, f]) => [m, { matrix: f, encoding: "float16" as const }])) })),
+        { source: "test" },
+      );
+      const ids = ["s2", "s0", "s3"];
+      const ref = reference(A, store.getExamples(ids));
+      const embedder: Embedder = storeEmbedder(svc, store); // what the indexer takes
+      assert.equal(embedder.modelHash, readModelMetadata(A.dir).sha256);
+      assert.equal(embedder.dim, 8);
+      (await embedder.embed(ids)).forEach((e, i) => assertClose(e, ref[i].embedding, `store video ${ids[i]}`));
+      await assert.rejects(embedder.embed(["nope"]), /unknown video id "nope"/);
+      await svc.swapModel(B.dir);
+      await assert.rejects(embedder.embed(ids), ModelChangedError);
+      const refB = reference(B, store.getExamples(ids));
+      (await storeEmbedder(svc, store).embed(ids)).forEach((e, i) => assertClose(e, refB[i].embedding, `store video ${ids[i]} on B`));
+    } finally {
+      await svc.close();
+      store.close();
+    }
   });
 
   it("close() rejects pending calls (or drains them) and leaves no worker threads", async () => {

@@ -33,7 +33,7 @@ import type { Batch } from "../train/batches.js";
 import { writeCheckpoint } from "../train/checkpoint.js";
 import { loadTrainedModel } from "../train/modelFiles.js";
 import { profileProductFlops } from "./flops.js";
-import { defaultThreading, InferenceService, type InferenceVideo } from "./inferenceService.js";
+import { DEFAULT_BATCH_WINDOW_MS, defaultThreading, InferenceService, type InferenceVideo } from "./inferenceService.js";
 import { readVerifiedOnnx, readModelMetadata } from "./modelBundle.js";
 
 export interface InferBenchOptions {
@@ -212,7 +212,7 @@ export async function benchInfer(options: InferBenchOptions): Promise<InferBench
     log(`bench infer: ${(flopsPerVideo / 1e6).toFixed(1)} MFLOP per video in matrix products (${JSON.stringify(counted.kernels)})`);
 
     service = await InferenceService.create(dir, { workers: threading.workers, intraOpThreads: intra, batchWindowMs: options.batchWindowMs });
-    const windowMs = options.batchWindowMs ?? 2;
+    const windowMs = options.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS;
     raw = await ort.InferenceSession.create(onnx, sessionOptions(totalThreads));
     const bigVideos = batchVideos(big, config);
     const oneVideo = batchVideos(one, config);
