@@ -16,13 +16,16 @@
  *     MatMul/Gemm kernels with their run-time shapes; see flops.ts).
  *   - sgemm ceiling: one MatMul [1024,1024]·[1024,1024] in ORT with the same
  *     thread count.
+ *   - PyTorch: the peer script once per round (same threads, same batch and
+ *     run counts), so both sides see the same machine load; ratio = median
+ *     over median.
  */
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
-import { isUnavailable, runPythonPeer, type PeerResult } from "../bench/peers.js";
+import { isUnavailable, runPythonPeer } from "../bench/peers.js";
 import { BENCH_TRAIN_BATCH, BENCH_TRAIN_CONFIG, BENCH_TRAIN_TAGS, syntheticBatch } from "../bench/trainBench.js";
 import { exportModel } from "../export/exportModel.js";
 import { ortFeeds } from "../export/verify.js";
@@ -63,7 +66,7 @@ export interface InferBenchResult {
   ratio: number | null;
   pytorch_latency_p50_ms: number | null;
   pytorch_latency_p99_ms: number | null;
-  /** Single video through the service (worker round trip and batch window included). */
+  /** Single video through the service (worker round trip and batch window included); medians of the rounds' p50 / p99. */
   latency_p50_ms: number;
   latency_p99_ms: number;
   flops_per_video: number;
@@ -73,13 +76,14 @@ export interface InferBenchResult {
   gflops_sgemm_ceiling: number;
   fraction_of_ceiling: number;
   raw_session: { embeddings_per_s: number; latency_p50_ms: number; latency_p99_ms: number; gflops: number };
-  pytorch: PeerResult | null;
+  /** The last round's peer output (its interpreter, BLAS, threads). */
+  pytorch: Record<string, unknown> | null;
   pytorch_unavailable: string | null;
   rounds: number;
   batches_per_round: number;
   latency_runs_per_round: number;
-  /** Each round's service embeddings/s, for the spread. */
-  per_round_embeddings_per_s: number[];
+  /** Each round's numbers, for the spread (the headline numbers are their medians). */
+  per_round: { service_embeddings_per_s: number[]; raw_embeddings_per_s: number[]; pytorch_embeddings_per_s: number[]; sgemm_gflops: number[] };
 }
 
 function median(xs: number[]): number {
@@ -221,9 +225,20 @@ export async function benchInfer(options: InferBenchOptions): Promise<InferBench
     const svc = service;
     const session = raw;
 
-    const rounds = { service: [] as number[], raw: [] as number[], sgemm: [] as number[], lat: [] as number[], rawLat: [] as number[] };
+    const rounds = {
+      service: [] as number[],
+      raw: [] as number[],
+      sgemm: [] as number[],
+      p50: [] as number[],
+      p99: [] as number[],
+      rawP50: [] as number[],
+      rawP99: [] as number[],
+      peer: [] as Record<string, unknown>[],
+    };
+    let unavailable: string | null = options.peer ? null : "not run (--no-peer)";
+    const peerArgs = ["--threads", String(totalThreads), "--batch", String(B), "--batches", String(options.batches), "--runs", String(options.latencyRuns), "--warmup", String(options.warmup)];
     for (let r = 0; r < options.rounds; r++) {
-      // Interleaved, so drift in the machine's load hits every measurement alike.
+      // Everything interleaved round by round (the peer too), so drift in the machine's load hits every number alike.
       rounds.sgemm.push(await sgemmGflops(1024, totalThreads, 10));
 
       await timeRuns(options.warmup, () => session.run(bigFeeds));
@@ -237,37 +252,34 @@ export async function benchInfer(options: InferBenchOptions): Promise<InferBench
       rounds.service.push((options.batches * B) / ((performance.now() - t0) / 1000));
 
       await timeRuns(options.warmup, () => svc.embed(oneVideo));
-      rounds.lat.push(...(await timeRuns(options.latencyRuns, () => svc.embed(oneVideo))));
+      const lat = await timeRuns(options.latencyRuns, () => svc.embed(oneVideo));
+      rounds.p50.push(quantile(lat, 0.5));
+      rounds.p99.push(quantile(lat, 0.99));
       await timeRuns(options.warmup, () => session.run(oneFeeds));
-      rounds.rawLat.push(...(await timeRuns(options.latencyRuns, () => session.run(oneFeeds))));
+      const rawLat = await timeRuns(options.latencyRuns, () => session.run(oneFeeds));
+      rounds.rawP50.push(quantile(rawLat, 0.5));
+      rounds.rawP99.push(quantile(rawLat, 0.99));
+
+      let peerLine = "";
+      if (unavailable === null) {
+        // Our workers sit idle meanwhile (no spinning), so the peer has the cores.
+        const result = await runPythonPeer("infer_nextvlad.py", peerArgs, options.peerTimeoutMs);
+        if (isUnavailable(result)) unavailable = result.unavailable;
+        else {
+          rounds.peer.push(result);
+          peerLine = `, pytorch ${Number(result.embeddings_per_s).toFixed(1)} emb/s`;
+        }
+      }
       log(
-        `bench infer: round ${r + 1}/${options.rounds}: service ${rounds.service[r].toFixed(1)} emb/s, raw ${rounds.raw[r].toFixed(1)} emb/s, sgemm ${rounds.sgemm[r].toFixed(1)} GFLOP/s`,
+        `bench infer: round ${r + 1}/${options.rounds}: service ${rounds.service[r].toFixed(1)} emb/s, raw ${rounds.raw[r].toFixed(1)} emb/s${peerLine}, sgemm ${rounds.sgemm[r].toFixed(1)} GFLOP/s`,
       );
     }
-    await service.close();
-    service = undefined;
-    await raw.release();
-    raw = undefined;
 
-    let pytorch: PeerResult | null = null;
-    let unavailable: string | null = null;
-    if (options.peer) {
-      log(`bench infer: PyTorch peer (${totalThreads} threads)…`);
-      pytorch = await runPythonPeer(
-        "infer_nextvlad.py",
-        ["--threads", String(totalThreads), "--batch", String(B), "--batches", String(options.batches * options.rounds), "--runs", String(options.latencyRuns * options.rounds), "--warmup", String(options.warmup)],
-        options.peerTimeoutMs,
-      );
-      if (isUnavailable(pytorch)) unavailable = pytorch.unavailable;
-    } else {
-      unavailable = "not run (--no-peer)";
-    }
-    const peerNumber = (key: string): number | null => {
-      const v = pytorch && !isUnavailable(pytorch) ? pytorch[key] : undefined;
-      return typeof v === "number" ? v : null;
+    const peerMedian = (key: string): number | null => {
+      const xs = rounds.peer.map((p) => p[key]).filter((v): v is number => typeof v === "number");
+      return xs.length > 0 ? median(xs) : null;
     };
-    const peerRate = peerNumber("embeddings_per_s");
-
+    const peerRate = peerMedian("embeddings_per_s");
     const ours = median(rounds.service);
     const rawRate = median(rounds.raw);
     const ceiling = median(rounds.sgemm);
@@ -280,10 +292,10 @@ export async function benchInfer(options: InferBenchOptions): Promise<InferBench
       ours_embeddings_per_s: ours,
       pytorch_embeddings_per_s: peerRate,
       ratio: peerRate ? ours / peerRate : null,
-      pytorch_latency_p50_ms: peerNumber("latency_p50_ms"),
-      pytorch_latency_p99_ms: peerNumber("latency_p99_ms"),
-      latency_p50_ms: quantile(rounds.lat, 0.5),
-      latency_p99_ms: quantile(rounds.lat, 0.99),
+      pytorch_latency_p50_ms: peerMedian("latency_p50_ms"),
+      pytorch_latency_p99_ms: peerMedian("latency_p99_ms"),
+      latency_p50_ms: median(rounds.p50),
+      latency_p99_ms: median(rounds.p99),
       flops_per_video: flopsPerVideo,
       flops_method: "ORT profile of one batch-32 run: 2·|output|·K summed over MatMul/Gemm/FusedMatMul/FusedGemm kernels at their run-time shapes; elementwise ops not counted",
       gflops_achieved: achieved,
@@ -291,16 +303,21 @@ export async function benchInfer(options: InferBenchOptions): Promise<InferBench
       fraction_of_ceiling: achieved / ceiling,
       raw_session: {
         embeddings_per_s: rawRate,
-        latency_p50_ms: quantile(rounds.rawLat, 0.5),
-        latency_p99_ms: quantile(rounds.rawLat, 0.99),
+        latency_p50_ms: median(rounds.rawP50),
+        latency_p99_ms: median(rounds.rawP99),
         gflops: (flopsPerVideo * rawRate) / 1e9,
       },
-      pytorch,
+      pytorch: rounds.peer.length > 0 ? rounds.peer[rounds.peer.length - 1] : null,
       pytorch_unavailable: unavailable,
       rounds: options.rounds,
       batches_per_round: options.batches,
       latency_runs_per_round: options.latencyRuns,
-      per_round_embeddings_per_s: rounds.service,
+      per_round: {
+        service_embeddings_per_s: rounds.service,
+        raw_embeddings_per_s: rounds.raw,
+        pytorch_embeddings_per_s: rounds.peer.map((p) => p.embeddings_per_s as number),
+        sgemm_gflops: rounds.sgemm,
+      },
     };
   } finally {
     await service?.close();

@@ -223,9 +223,10 @@ interface Job {
 }
 
 /**
- * Measured on the benchmark model (2 cores): single-video latency p50 4.4 ms
- * with 0, 6.1 ms with 1 and 7.0 ms with 2 (timers fire late), for no gain in
- * batch-32 throughput; under load, busy workers batch calls anyway.
+ * One run of `bench infer` on the shared 2-core machine: single-video latency
+ * p50 4.4 ms with a 0 ms window, 6.1 ms with 1 ms and 7.0 ms with 2 ms (timers
+ * fire late), for no gain in batch-32 throughput; under load, busy workers
+ * batch calls anyway.
  */
 export const DEFAULT_BATCH_WINDOW_MS = 0;
 
