@@ -64,6 +64,12 @@ export interface InferenceServiceOptions {
   batchWindowMs?: number;
   /** ORT thread spinning (default false: the event loop shares the cores). */
   allowSpinning?: boolean;
+  /**
+   * onnxruntime execution providers, most preferred first (default: the
+   * comma-separated VIDRECALL_ORT_PROVIDERS, else ["cpu"]). "cuda" needs
+   * onnxruntime-node's CUDA binaries (see README, GPU inference).
+   */
+  executionProviders?: string[];
 }
 
 export interface RequestOptions {
@@ -290,7 +296,8 @@ export class InferenceService {
     if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${this.maxBatch}`);
     this.windowMs = options.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS;
     if (!(this.windowMs >= 0)) throw new RangeError(`batchWindowMs must be ≥ 0, got ${this.windowMs}`);
-    this.settings = { intraOpThreads: intra, allowSpinning: options.allowSpinning ?? false };
+    const providers = options.executionProviders ?? (process.env.VIDRECALL_ORT_PROVIDERS ? process.env.VIDRECALL_ORT_PROVIDERS.split(",").map((p) => p.trim()).filter(Boolean) : ["cpu"]);
+    this.settings = { intraOpThreads: intra, allowSpinning: options.allowSpinning ?? false, executionProviders: providers };
     this.respawnsLeft = MAX_RESPAWNS_PER_WORKER * workers;
     this.current = this.newVersion(meta);
     for (let i = 0; i < workers; i++) this.handles.push(this.spawn());

@@ -6,6 +6,8 @@ export interface SessionSettings {
   intraOpThreads: number;
   /** Let idle ORT pool threads spin between parallel sections (burns CPU the main thread may need). */
   allowSpinning: boolean;
+  /** onnxruntime execution providers in order of preference, e.g. ["cuda", "cpu"]. */
+  executionProviders: string[];
 }
 
 /** One input tensor as sent to a worker (title ids go as int32 and become int64 there). */

@@ -35,6 +35,7 @@ async function load(m: Extract<ToWorker, { type: "load" }>): Promise<void> {
       interOpNumThreads: 1,
       executionMode: "sequential",
       graphOptimizationLevel: "all",
+      executionProviders: settings.executionProviders,
       // The binding flattens `extra` into session config entries ("session.intra_op.allow_spinning").
       extra: { session: { intra_op: { allow_spinning: settings.allowSpinning ? "1" : "0" } } },
     } as ort.InferenceSession.SessionOptions);
