@@ -1,3 +1,4 @@
+import { seededRandom } from "../src/util/random.js";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
@@ -70,17 +71,6 @@ const B_SCORES = new Float32Array([
 ]);
 const B_TARGETS = new Int32Array([0, 1, 1, 0, -1]);
 
-/** mulberry32: small seeded PRNG so random fixtures are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Fixture {
   videos: number;
@@ -94,7 +84,7 @@ interface Fixture {
 
 /** Random fixture; `levels` > 0 quantises scores to that many steps so ties are common. */
 function randomFixture(seed: number, videos: number, numTags: number, numCategories: number, levels: number): Fixture {
-  const r = rng(seed);
+  const r = seededRandom("metrics", seed);
   const score = (): number => (levels > 0 ? Math.floor(r() * levels) / levels : r());
   const tagScores = new Float32Array(videos * numTags).map(score);
   // About 1 in 4 videos has no positive tag at all.
@@ -118,7 +108,7 @@ function sliceBatch(f: Fixture, from: number, to: number): VideoBatch {
 }
 
 function permuteVideos(f: Fixture, seed: number): Fixture {
-  const r = rng(seed);
+  const r = seededRandom("metrics", seed);
   const order = Array.from({ length: f.videos }, (_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));

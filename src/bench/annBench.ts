@@ -13,6 +13,7 @@
  * SimilarityIndex), so the numbers include id mapping and the N-API
  * conversions a caller pays.
  */
+import { seededRandom } from "../util/random.js";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -117,17 +118,6 @@ export interface AnnBenchResult {
   };
 }
 
-/** mulberry32: small, fast, good enough for benchmark data, and reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussian(rand: () => number): () => number {
   let spare: number | null = null;
@@ -157,7 +147,7 @@ export function generateClustered(spec: SyntheticSpec, count: number): { vectors
   const zipf = spec.zipf ?? 1;
   const r = Math.min(dim, spec.intrinsicDim ?? 32);
   const iso = r === dim ? 0 : (spec.isotropic ?? 0.25);
-  const rand = rng(spec.seed ?? 1);
+  const rand = seededRandom("ann", spec.seed ?? 1);
   const gauss = gaussian(rand);
   const centres = new Float32Array(clusters * dim);
   for (let c = 0; c < clusters; c++) {

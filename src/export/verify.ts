@@ -5,6 +5,7 @@
  * Error measure, per output: max|onnx − tfjs| / max(1e-6, max|tfjs|) — the
  * worst absolute difference relative to the output's largest magnitude.
  */
+import { seededRandom } from "../util/random.js";
 import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
 import { inferenceContext } from "../model/core.js";
@@ -135,16 +136,9 @@ export function compareOutputs(actual: Outputs, expected: Outputs): Record<strin
   return errors;
 }
 
-/** mulberry32: small seeded PRNG for reproducible test inputs. */
+/** A seeded PRNG for reproducible test inputs. */
 export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededRandom("verify", seed);
 }
 
 export interface RandomFeedOptions {

@@ -8,17 +8,13 @@
  * remaining batches exactly, and a video's frames do not depend on which
  * batch or position it landed in.
  */
-import seedrandom from "seedrandom";
+import { seededRandom, type Rng } from "../util/random.js";
 
 export type FrameSampling = "segment" | "pad";
 
-/** A seeded PRNG (Alea) returning uniforms in [0, 1). */
-export type Rng = () => number;
-
-/** Alea keyed by the given parts; parts are joined with a separator no id contains in practice (NUL). */
-export function keyedRng(...parts: (string | number)[]): Rng {
-  return seedrandom.alea(parts.map(String).join("\u0000"));
-}
+export type { Rng };
+/** Alea keyed by the given parts (joined with NUL, which no id contains in practice). */
+export const keyedRng = seededRandom;
 
 /** Fisher–Yates shuffle in place with `rng`; returns `items`. */
 export function shuffleInPlace<T>(items: T[], rng: Rng): T[] {

@@ -21,6 +21,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import type { ForwardContext, ParamScope, SequenceEncoder } from "../core.js";
+import { seededRandom } from "../../util/random.js";
 import { BatchNorm, Dense, dropout, gatherRows } from "../layers.js";
 
 export const TrnConfig = z.object({
@@ -39,17 +40,6 @@ export const TrnConfig = z.object({
 });
 export type TrnConfig = z.infer<typeof TrnConfig>;
 
-/** mulberry32: a tiny seeded PRNG, so training-time tuple draws are reproducible. */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Positions (into `real`, the sorted real-frame positions) of `k` ordered
@@ -112,7 +102,7 @@ export class TrnEncoder implements SequenceEncoder {
   tupleIndices(mask: tf.Tensor2D, ctx: ForwardContext): { perScale: Int32Array[]; hasFrames: Float32Array } {
     const [B, T] = mask.shape;
     const m = mask.dataSync();
-    const rand = ctx.training ? mulberry32(ctx.nextSeed()) : undefined;
+    const rand = ctx.training ? seededRandom(ctx.nextSeed()) : undefined;
     const real: number[][] = [];
     const hasFrames = new Float32Array(B);
     for (let b = 0; b < B; b++) {
