@@ -12,7 +12,8 @@
  * CURRENT naming a complete version. Directories without a manifest are
  * leftovers of crashed builds: ignored by readers, removed by the next build.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { fsyncPath, writeFileAtomic } from "../src/util/files.js";
 import { hostname } from "node:os";
 import { join } from "node:path";
 
@@ -112,15 +113,7 @@ export function newVersionName(root: string, now = Date.now()): string {
   return `v-${ms}-${seq}`;
 }
 
-/** Flushes a file (or directory) to disk. */
-export function fsyncPath(path: string): void {
-  const fd = openSync(path, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
+export { fsyncPath };
 
 /** Writes a file and syncs it before returning. */
 export function writeFileDurable(path: string, data: string): void {
@@ -139,9 +132,7 @@ export function writeFileDurable(path: string, data: string): void {
  */
 export function flipCurrent(root: string, name: string): void {
   if (!existsSync(join(root, name, MANIFEST_FILE))) throw new Error(`refusing to make ${name} current: it has no ${MANIFEST_FILE}`);
-  const tmp = join(root, `${CURRENT_FILE}.tmp-${process.pid}`);
-  writeFileDurable(tmp, name + "\n");
-  renameSync(tmp, join(root, CURRENT_FILE));
+  writeFileAtomic(join(root, CURRENT_FILE), name + "\n");
   fsyncPath(root);
 }
 

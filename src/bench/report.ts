@@ -1,12 +1,8 @@
 /** Shared output of every benchmark: JSON on stdout (and to a file), then a short table on stderr. */
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { writeFileAtomic } from "../util/files.js";
 
 export function writeJsonAtomic(file: string, value: unknown): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
-  renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n");
 }
 
 export function formatTable(rows: string[][]): string {

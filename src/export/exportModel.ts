@@ -13,7 +13,8 @@
  *                    embedding [B, E] (L2-normalised fused vector)
  */
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { writeFileAtomic } from "../util/files.js";
 import { join, relative, resolve } from "node:path";
 import type { LabelSpaces, ModelConfig } from "../model/config.js";
 import { TITLE_INPUT, type VideoModel } from "../model/model.js";
@@ -161,23 +162,6 @@ export interface ExportResult {
   parity?: ParityReport;
 }
 
-/** Writes `data` to a temp file next to `path`, fsyncs, and renames it over `path`. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
-  try {
-    const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  renameSync(tmp, path);
-}
 
 /** The metadata for an export of `loaded` whose model.onnx has `bytes`. */
 export function exportMetadata(loaded: LoadedModel, build: OnnxBuild, outDir: string): ExportMetadata {

@@ -7,7 +7,8 @@
  * Layout: "VRCKPT01" | uint32 LE header length | JSON header | padding to 4 |
  * float32 data (each tensor at its header offset, in bytes from data start).
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { writeAll, writeFileAtomicWith } from "../util/files.js";
 import type { LabelSpaces, ModelConfig } from "../model/config.js";
 
 const MAGIC = "VRCKPT01";
@@ -70,19 +71,10 @@ export function writeCheckpoint(file: string, header: Omit<CheckpointHeader, "te
   head.writeUInt32LE(json.length, 8);
   json.copy(head, 12);
 
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, head);
-    for (const t of tensors) writeSync(fd, new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength));
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, file);
+  writeFileAtomicWith(file, (fd) => {
+    writeAll(fd, head);
+    for (const t of tensors) writeAll(fd, new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength));
+  });
 }
 
 export function readCheckpoint(file: string): Checkpoint {
