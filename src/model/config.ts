@@ -25,7 +25,11 @@ export const AdversarialConfig = z.object({
   enabled: z.boolean().default(false),
   /** ε per input (modality name or "title"), the L2 norm of each sample's perturbation. */
   epsilon: z.record(z.string(), z.number().positive()).default(() => ({})),
-  /** ε for inputs not named in `epsilon` (reference: 0.5). */
+  /**
+   * ε for inputs not named in `epsilon` (reference: 0.5, on raw frame features).
+   * ε is an L2 norm per sample: size it against the input's own norm (1 per
+   * frame with input.normalize "l2", where 0.5 is a very strong perturbation).
+   */
   defaultEpsilon: z.number().positive().default(0.5),
   /** Weight of the adversarial loss next to the clean one. */
   weight: z.number().min(0).default(1),
