@@ -186,18 +186,19 @@ async function* pipelineItems(pipeline: Yt8mParsePipeline, index: number): Async
 
 export async function importYt8m(store: VideoStore, files: string[], options: Yt8mImportOptions = {}): Promise<ImportReport> {
   const report = newReport();
-  if (options.vocabulary) {
-    // Tag indices equal YouTube-8M's label indices, so models and tools agree on them.
-    const vocab = options.vocabulary;
-    store.transaction(() => {
-      for (const index of [...vocab.keys()].sort((a, b) => a - b)) store.defineLabel("tags", index, yt8mLabelName(index, vocab));
-      if ((options.category ?? "firstLabel") !== "none") {
-        for (const v of [...new Set([...vocab.values()].map((e) => e.vertical1).filter((v) => v !== ""))].sort()) store.ensureLabel("category", v);
-      }
-    });
-  }
+  // Start parsing first: the worker reads while this thread defines the label spaces.
   const pipeline = new Yt8mParsePipeline(files, options);
   try {
+    if (options.vocabulary) {
+      // Tag indices equal YouTube-8M's label indices, so models and tools agree on them.
+      const vocab = options.vocabulary;
+      store.transaction(() => {
+        for (const index of [...vocab.keys()].sort((a, b) => a - b)) store.defineLabel("tags", index, yt8mLabelName(index, vocab));
+        if ((options.category ?? "firstLabel") !== "none") {
+          for (const v of [...new Set([...vocab.values()].map((e) => e.vertical1).filter((v) => v !== ""))].sort()) store.ensureLabel("category", v);
+        }
+      });
+    }
     await withBulkLoad(store, async () => {
       for (let i = 0; i < files.length; i++) {
         await importFile(store, files[i], pipelineItems(pipeline, i), { source: `yt8m:${basename(files[i])}`, splitFractions: options.splitFractions }, options, report);

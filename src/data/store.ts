@@ -152,8 +152,9 @@ export class VideoStore {
       if (!options.readonly) db.pragma("journal_mode = WAL");
       db.pragma("foreign_keys = ON");
       db.pragma("synchronous = NORMAL");
-      // Bulk imports touch several b-trees per video; a 64 MiB page cache keeps them resident.
-      db.pragma("cache_size = -65536");
+      // 16 MiB page cache: imports append in key order, so a small cache keeps the hot
+      // b-tree pages resident, and memory stops growing once a database passes 16 MiB.
+      db.pragma("cache_size = -16384");
       if (options.readonly) {
         const v = db.pragma("user_version", { simple: true }) as number;
         if (v === 0) throw new Error(`${path}: not a vidrecall database (schema version 0)`);
