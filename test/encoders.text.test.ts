@@ -11,20 +11,9 @@ import { gatherRows } from "../src/model/layers.js";
 import { TextCnn } from "../src/model/encoders/textcnn.js";
 import { BiLstm } from "../src/model/encoders/bilstm.js";
 import { TextEncoderConfig, TitleEncoder, buildTextEncoder } from "../src/model/encoders/text.js";
+import { allFinite, close } from "./helpers/tensors.js";
 
 const E = 6;
-
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    assert.ok(d <= tol, `${what}[${i}]: ${actual[i]} vs ${expected[i]} (|Δ| ${d} > ${tol})`);
-  }
-}
-
-function allFinite(t: tf.Tensor, what: string): void {
-  for (const v of t.dataSync()) assert.ok(Number.isFinite(v), `${what} has a non-finite value ${v}`);
-}
 
 /** Prefix mask [B, L] from per-row lengths. */
 function prefixMask(lengths: number[], l: number): tf.Tensor2D {

@@ -13,18 +13,7 @@ import {
   growTagHead,
   snapshotWeights,
 } from "../src/model/heads.js";
-
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    assert.ok(d <= tol, `${what}[${i}]: ${actual[i]} vs ${expected[i]} (|Δ| ${d} > ${tol})`);
-  }
-}
-
-function allFinite(t: tf.Tensor, what: string): void {
-  for (const v of t.dataSync()) assert.ok(Number.isFinite(v), `${what} has a non-finite value ${v}`);
-}
+import { allFinite, close } from "./helpers/tensors.js";
 
 /** Runs fn with a fresh store and always disposes it: tfjs variable names are engine-global. */
 async function withStore<T>(seed: number, fn: (store: ParamStore) => T | Promise<T>): Promise<T> {
