@@ -310,10 +310,6 @@ export class VideoStore {
     return row.pk;
   }
 
-  hasVideo(videoId: string): boolean {
-    return this.stmts.pkOf.get(videoId) !== undefined;
-  }
-
   /**
    * Inserts or updates one video. Call inside `transaction` for batches; on
    * its own it is not atomic across features and labels.
@@ -509,15 +505,7 @@ export class VideoStore {
     return vocabulary;
   }
 
-  // ---- meta & stats -------------------------------------------------------
-
-  getMeta(key: string): string | undefined {
-    return this.db.prepare<[string], { value: string }>(`SELECT value FROM meta WHERE key = ?`).get(key)?.value;
-  }
-
-  setMeta(key: string, value: string): void {
-    this.db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(key, value);
-  }
+  // ---- stats -------------------------------------------------------------
 
   countVideos(): number {
     return this.db.prepare(`SELECT COUNT(*) FROM videos`).pluck().get() as number;

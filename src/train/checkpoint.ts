@@ -100,8 +100,3 @@ export function readCheckpoint(file: string): Checkpoint {
   });
   return { header, tensors };
 }
-
-/** Only the header (cheap): for listing models. */
-export function readCheckpointHeader(file: string): CheckpointHeader {
-  return readCheckpoint(file).header;
-}
