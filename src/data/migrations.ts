@@ -73,6 +73,39 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    description: "video embeddings per model; model registry",
+    sql: `
+      -- One vector per (model, video). A video's row is deleted when its
+      -- features change, so "no row" means "needs embedding" for reindex.
+      CREATE TABLE embeddings (
+        model_hash TEXT NOT NULL,
+        video_pk INTEGER NOT NULL REFERENCES videos (pk) ON DELETE CASCADE,
+        dim INTEGER NOT NULL CHECK (dim > 0),
+        vector BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (model_hash, video_pk)
+      ) WITHOUT ROWID;
+      CREATE INDEX embeddings_video ON embeddings (video_pk);
+      CREATE TABLE models (
+        id TEXT PRIMARY KEY,
+        dir TEXT NOT NULL,
+        parent TEXT REFERENCES models (id),
+        status TEXT NOT NULL CHECK (status IN ('candidate', 'active', 'retired')),
+        mode TEXT NOT NULL,
+        config TEXT NOT NULL,
+        snapshot TEXT NOT NULL,
+        metrics TEXT,
+        model_hash TEXT,
+        index_version TEXT,
+        reason TEXT,
+        created_at INTEGER NOT NULL,
+        promoted_at INTEGER
+      );
+      CREATE UNIQUE INDEX models_one_active ON models (status) WHERE status = 'active';
+    `,
+  },
 ];
 
 /**

@@ -135,6 +135,7 @@ export class VideoStore {
       ),
       videoFeatures: db.prepare<[number], FeatureRow>(`SELECT modality, frames, dim, encoding, data FROM features WHERE video_pk = ? ORDER BY modality`),
       deleteVideo: db.prepare<[string]>(`DELETE FROM videos WHERE id = ?`),
+      clearEmbeddings: db.prepare<[number]>(`DELETE FROM embeddings WHERE video_pk = ?`),
     };
   }
 
@@ -327,6 +328,8 @@ export class VideoStore {
       if (!existing) throw new Error(`video ${v.id}: neither inserted nor found`);
       pk = existing.pk;
       this.stmts.updateVideo.run(v.title ?? null, v.split ?? existing.split, options.source, now, pk);
+      // New features or title make every stored embedding of this video stale.
+      this.stmts.clearEmbeddings.run(pk);
     }
     const isNew = inserted !== undefined;
     for (const [modality, input] of Object.entries(v.features)) {
@@ -482,6 +485,72 @@ export class VideoStore {
     }
   }
 
+  // ---- embeddings ----------------------------------------------------------
+
+  /** Stores one model's embeddings (float32) for videos by id, atomically. */
+  putEmbeddings(modelHash: string, entries: readonly { id: string; vector: Float32Array }[], now = Date.now()): void {
+    const put = this.db.prepare<[string, number, number, Buffer, number]>(
+      `INSERT OR REPLACE INTO embeddings (model_hash, video_pk, dim, vector, created_at) VALUES (?, ?, ?, ?, ?)`,
+    );
+    this.transaction(() => {
+      for (const e of entries) {
+        const bytes = Buffer.from(e.vector.buffer, e.vector.byteOffset, e.vector.byteLength);
+        put.run(modelHash, this.pkOf(e.id), e.vector.length, bytes, now);
+      }
+    });
+  }
+
+  /** Ids of videos with no embedding from `modelHash` (new, changed, or never embedded), in storage order. */
+  videosWithoutEmbedding(modelHash: string): string[] {
+    return this.db
+      .prepare(`SELECT v.id FROM videos v WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.model_hash = ? AND e.video_pk = v.pk) ORDER BY v.pk`)
+      .pluck()
+      .all(modelHash) as string[];
+  }
+
+  /** How many videos have an embedding from `modelHash`. */
+  countEmbeddings(modelHash: string): number {
+    return this.db.prepare(`SELECT COUNT(*) FROM embeddings WHERE model_hash = ?`).pluck().get(modelHash) as number;
+  }
+
+  /** One model's embeddings by id, for the given ids (missing ones are absent from the map). */
+  getEmbeddings(modelHash: string, ids: readonly string[]): Map<string, Float32Array> {
+    const get = this.db.prepare<[string, string], { vector: Buffer }>(
+      `SELECT e.vector FROM embeddings e JOIN videos v ON v.pk = e.video_pk WHERE e.model_hash = ? AND v.id = ?`,
+    );
+    const out = new Map<string, Float32Array>();
+    for (const id of ids) {
+      const row = get.get(modelHash, id);
+      if (row) out.set(id, bufferToFloat32(row.vector));
+    }
+    return out;
+  }
+
+  /**
+   * Streams one model's embeddings in storage order, a page at a time, so a
+   * full index build never holds the whole table in JS memory twice.
+   */
+  *iterateEmbeddings(modelHash: string, pageSize = 4096): Generator<{ id: string; vector: Float32Array }> {
+    const page = this.db.prepare<[string, number, number], { pk: number; id: string; vector: Buffer }>(
+      `SELECT e.video_pk AS pk, v.id, e.vector FROM embeddings e JOIN videos v ON v.pk = e.video_pk
+       WHERE e.model_hash = ? AND e.video_pk > ? ORDER BY e.video_pk LIMIT ?`,
+    );
+    let after = 0;
+    for (;;) {
+      const rows = page.all(modelHash, after, pageSize);
+      if (rows.length === 0) return;
+      for (const r of rows) yield { id: r.id, vector: bufferToFloat32(r.vector) };
+      after = rows[rows.length - 1].pk;
+    }
+  }
+
+  /** Drops embeddings of every model not in `keep`; returns the rows removed. */
+  pruneEmbeddings(keep: readonly string[]): number {
+    const placeholders = keep.map(() => "?").join(", ");
+    const sql = keep.length ? `DELETE FROM embeddings WHERE model_hash NOT IN (${placeholders})` : `DELETE FROM embeddings`;
+    return this.db.prepare(sql).run(...keep).changes;
+  }
+
   // ---- title vocabulary ---------------------------------------------------
 
   saveTokenVocabulary(vocabulary: TokenVocabulary, counts: Map<string, number>): void {
@@ -523,4 +592,11 @@ export class VideoStore {
       .all(topN);
     return { videos: splits.train + splits.validate + splits.test, splits, categories: count("category"), tags: count("tags"), top_tags };
   }
+}
+
+/** Copies a SQLite blob into an aligned Float32Array (blobs need not be 4-byte aligned). */
+function bufferToFloat32(b: Buffer): Float32Array {
+  const out = new Float32Array(b.byteLength / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
 }
