@@ -145,10 +145,14 @@ export class ModelRegistry {
     this.require(id);
     const sets: string[] = [];
     const args: unknown[] = [];
-    if (fields.metrics !== undefined) (sets.push("metrics = ?"), args.push(JSON.stringify(fields.metrics)));
-    if (fields.modelHash !== undefined) (sets.push("model_hash = ?"), args.push(fields.modelHash));
-    if (fields.indexVersion !== undefined) (sets.push("index_version = ?"), args.push(fields.indexVersion));
-    if (fields.reason !== undefined) (sets.push("reason = ?"), args.push(fields.reason));
+    const put = (column: string, value: unknown) => {
+      sets.push(`${column} = ?`);
+      args.push(value);
+    };
+    if (fields.metrics !== undefined) put("metrics", JSON.stringify(fields.metrics));
+    if (fields.modelHash !== undefined) put("model_hash", fields.modelHash);
+    if (fields.indexVersion !== undefined) put("index_version", fields.indexVersion);
+    if (fields.reason !== undefined) put("reason", fields.reason);
     if (sets.length) this.db.prepare(`UPDATE models SET ${sets.join(", ")} WHERE id = ?`).run(...args, id);
     return this.require(id);
   }
