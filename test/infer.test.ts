@@ -14,20 +14,17 @@ import { Command } from "commander";
 import type { FeatureMatrix } from "../src/data/featureMatrix.js";
 import { matrixToJson } from "../src/data/jsonl.js";
 import { VideoStore } from "../src/data/store.js";
-import { PAD_TOKEN, TokenVocabulary, UNK_TOKEN } from "../src/data/tokenize.js";
-import { exportModel } from "../src/export/exportModel.js";
+import { PAD_TOKEN, UNK_TOKEN } from "../src/data/tokenize.js";
 import { prng, tfjsOutputs, type Feeds } from "../src/export/verify.js";
-import { parseModelConfig, type ModelConfigInput } from "../src/model/config.js";
-import { VideoModel } from "../src/model/model.js";
+import type { ModelConfigInput } from "../src/model/config.js";
 import { makeBatch } from "../src/train/batches.js";
-import { writeCheckpoint } from "../src/train/checkpoint.js";
-import { loadTrainedModel } from "../src/train/modelFiles.js";
 import { InferenceService, ModelChangedError, ServiceClosedError, topScores, type InferenceVideo } from "../src/infer/inferenceService.js";
 import { loadModelBundle, ModelBundleError, readModelMetadata } from "../src/infer/modelBundle.js";
 import { productFlops } from "../src/infer/flops.js";
 import { storeEmbedder } from "../src/infer/storeEmbedder.js";
 import type { Embedder } from "../indexer/embedder.js";
 import { classificationsToJson, formatClassifications, registerInferCommands, runClassify } from "../src/cli/inferCommands.js";
+import { exportRandomModel, type ExportedRandomModel } from "./helpers/randomModel.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const TOL = 1e-4;
@@ -57,52 +54,11 @@ const HEAVY: ModelConfigInput = {
   heads: { mode: "tags" },
 };
 
-/** Random weights, non-zero biases, batch norms away from identity. */
-function perturb(model: VideoModel, seed: number): void {
-  const rand = prng(seed);
-  for (const [name, { variable }] of model.params.entries()) {
-    const n = variable.size;
-    const draw = (lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
-    let values: Float32Array | undefined;
-    if (name.endsWith("/moving_mean")) values = draw(-0.5, 0.5);
-    else if (name.endsWith("/moving_variance")) values = draw(0.2, 3);
-    else if (name.endsWith("/gamma")) values = draw(0.5, 1.5);
-    else if (name.endsWith("/beta") || name.endsWith("/bias")) values = draw(-0.5, 0.5);
-    else values = draw(-1, 1);
-    tf.tidy(() => variable.assign(tf.tensor(values, variable.shape)));
-  }
-}
-
-interface Exported {
-  dir: string;
-  model: VideoModel;
-  vocabulary?: TokenVocabulary;
-}
+type Exported = ExportedRandomModel;
 
 /** A random model written as a checkpoint, loaded back and exported to `dir` like a trained one. */
-async function exportRandom(dir: string, config: ModelConfigInput, seed: number, verify: boolean): Promise<Exported> {
-  mkdirSync(dir, { recursive: true });
-  const parsed = parseModelConfig({ ...config, training: { seed } });
-  const tokens = parsed.input.useTitle ? TOKENS : null;
-  const labels = parsed.heads.mode === "tags" ? { categories: [], tags: LABELS.tags } : LABELS;
-  const model = new VideoModel(parsed, labels, tokens?.length ?? 2);
-  perturb(model, seed);
-  const ckpt = join(dir, "best.ckpt");
-  writeCheckpoint(
-    ckpt,
-    {
-      createdAt: "2024-05-01T12:00:00.000Z",
-      config: parsed,
-      labels,
-      vocabulary: tokens,
-      position: { epoch: 1, batchInEpoch: 0, step: 7, bestGap: 0.5, bestStep: 7, evalsSinceBest: 0, finished: true },
-    },
-    model.params.entries().map(([name, { variable }]) => ({ name, kind: "param" as const, shape: variable.shape, values: Float32Array.from(variable.dataSync() as Float32Array) })),
-  );
-  model.dispose();
-  const loaded = loadTrainedModel(ckpt);
-  await exportModel(loaded, dir, verify ? { verify: {} } : {});
-  return { dir, model: loaded.model, vocabulary: loaded.vocabulary };
+function exportRandom(dir: string, config: ModelConfigInput, seed: number, verify: boolean): Promise<Exported> {
+  return exportRandomModel(dir, config, seed, { labels: LABELS, tokens: TOKENS, verify });
 }
 
 function matrix(frames: number, dim: number, rand: () => number): FeatureMatrix {

@@ -1,16 +1,17 @@
 /**
  * `vidrecall index …`: the similar-video index (status, similar, build from
- * precomputed embeddings, prune) and `vidrecall bench ann`.
- *
- * Building from the model's embeddings (`reindex` through the inference
- * service) plugs an Embedder into the same buildIndex/updateIndex calls.
+ * precomputed embeddings, prune); `vidrecall reindex` (embed the store with a
+ * model, then build or update the index); and `vidrecall bench ann`.
  */
 import { type Command, Option } from "commander";
 import { createReadStream, existsSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { buildIndex, DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_KEEP_VERSIONS, DEFAULT_M, DEFAULT_REBUILD_THRESHOLD, updateIndex, type BuildResult } from "../../indexer/build.js";
 import type { IndexEntry } from "../../indexer/embedder.js";
+import { reindex, DEFAULT_EMBED_BATCH, type ReindexProgress, type ReindexResult } from "../../indexer/reindex.js";
 import { SimilarityIndex } from "../../indexer/search.js";
+import { InferenceService } from "../infer/inferenceService.js";
+import { storeEmbedder } from "../infer/storeEmbedder.js";
 import { acquireLock, listVersions, pruneVersions, readCurrent, readManifest } from "../../indexer/versions.js";
 import { benchAnn } from "../bench/annBench.js";
 import { writeBenchResult } from "../bench/report.js";
@@ -71,6 +72,106 @@ function printBuild(r: BuildResult): void {
   process.stdout.write(JSON.stringify(r, null, 2) + "\n");
   const how = r.mode === "full" ? (r.rebuildReason ? `full rebuild (${r.rebuildReason})` : "full build") : "incremental update";
   process.stderr.write(`${how}: ${r.version} is current, ${r.count} videos (${r.deleted} deleted slots), ${r.build_s.toFixed(1)} s\n`);
+}
+
+export type ProgressFormat = "bar" | "jsonl" | "none";
+
+/** `--progress`: a bar (or log lines) on stderr, JSON lines on stdout for a supervising process, or nothing. */
+export function progressFormatOption(): Option {
+  return new Option("--progress <format>", "progress display: bar (stderr), jsonl (stdout, one JSON object per line, for job runners), none")
+    .choices(["bar", "jsonl", "none"])
+    .default("bar");
+}
+
+/** Emits one JSON line on stdout (the jsonl progress protocol: progress, result, error events). */
+export function emitJsonl(event: Record<string, unknown>): void {
+  process.stdout.write(JSON.stringify(event) + "\n");
+}
+
+export interface ReindexCommandOptions {
+  db: string;
+  model: string;
+  indexDir: string;
+  incremental?: boolean;
+  batchSize: number;
+  m: number;
+  efConstruction: number;
+  ef: number;
+  keep: number;
+  rebuildThreshold: number;
+  progress: ProgressFormat;
+}
+
+/** Embeds the store with the model in `--model` and builds (or updates) the index; exported for the embedded default. */
+export async function runReindex(opts: ReindexCommandOptions): Promise<ReindexResult> {
+  const store = VideoStore.open(opts.db);
+  let service: InferenceService | undefined;
+  const bars = new Map<string, ReturnType<typeof createProgress>>();
+  const onProgress = (p: ReindexProgress) => {
+    if (opts.progress === "jsonl") return emitJsonl({ event: "progress", ...p });
+    if (opts.progress === "none") return;
+    let bar = bars.get(p.stage);
+    if (!bar && (p.stage === "embed" || p.stage === "insert")) {
+      for (const b of bars.values()) b.stop();
+      bar = createProgress(p.stage === "embed" ? "embed" : "index", p.total, p.stage === "embed" ? "videos" : "vectors");
+      bars.set(p.stage, bar);
+    }
+    bar?.update(p.done);
+  };
+  try {
+    service = await InferenceService.create(opts.model);
+    const result = await reindex({
+      store,
+      embedder: storeEmbedder(service, store),
+      root: opts.indexDir,
+      incremental: opts.incremental,
+      batchSize: opts.batchSize,
+      M: opts.m,
+      efConstruction: opts.efConstruction,
+      ef: opts.ef,
+      keep: opts.keep,
+      rebuildThreshold: opts.rebuildThreshold,
+      onProgress,
+    });
+    return result;
+  } finally {
+    for (const b of bars.values()) b.stop();
+    await service?.close();
+    store.close();
+  }
+}
+
+export function registerReindexCommand(program: Command): void {
+  program
+    .command("reindex")
+    .description("embed every video lacking an embedding from --model (resumable), store the embeddings, then build a new verified index version (or update the current one) and make it current")
+    .requiredOption("--model <dir>", "exported model directory (model.onnx + model.json)")
+    .addOption(dbOption())
+    .addOption(indexDirOption())
+    .option("--incremental", "update the current version: add new and changed videos, remove deleted ones (refuses if the index is from another model)")
+    .option("--batch-size <n>", "videos per embedding batch (each batch is committed on its own)", parsePositiveInt("--batch-size"), DEFAULT_EMBED_BATCH)
+    .option("--m <n>", "HNSW M (full builds)", parsePositiveInt("--m"), DEFAULT_M)
+    .option("--ef-construction <n>", "HNSW efConstruction (full builds)", parsePositiveInt("--ef-construction"), DEFAULT_EF_CONSTRUCTION)
+    .option("--ef <n>", "default search ef, stored in the manifest", parsePositiveInt("--ef"), DEFAULT_EF)
+    .option("--keep <n>", "complete versions kept on disk", parsePositiveInt("--keep"), DEFAULT_KEEP_VERSIONS)
+    .option("--rebuild-threshold <f>", "with --incremental: deleted-slot fraction that triggers a full rebuild", parseFraction("--rebuild-threshold"), DEFAULT_REBUILD_THRESHOLD)
+    .addOption(progressFormatOption())
+    .action(async (opts: ReindexCommandOptions) => {
+      try {
+        const r = await runReindex(opts);
+        if (opts.progress === "jsonl") emitJsonl({ event: "result", ...r });
+        else {
+          process.stdout.write(JSON.stringify(r, null, 2) + "\n");
+          const how = r.mode === "full" ? (r.rebuildReason ? `full rebuild (${r.rebuildReason})` : "full build") : "incremental update";
+          process.stderr.write(
+            `reindex: embedded ${r.embedded} videos (${r.reused} reused) in ${r.embed_s.toFixed(1)} s; ${how}: ${r.version} is current, ${r.count} videos, ${r.total_s.toFixed(1)} s total\n`,
+          );
+        }
+      } catch (err) {
+        if (opts.progress === "jsonl") emitJsonl({ event: "error", message: (err as Error).message });
+        throw err;
+      }
+    });
 }
 
 export function registerIndexCommands(program: Command): void {

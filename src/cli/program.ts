@@ -3,7 +3,7 @@ import { registerDataCommands } from "./dataCommands.js";
 import { registerBenchCommands } from "./benchCommands.js";
 import { registerTrainCommands } from "./trainCommands.js";
 import { registerExportCommand } from "./exportCommand.js";
-import { registerIndexCommands } from "./indexCommands.js";
+import { registerIndexCommands, registerReindexCommand } from "./indexCommands.js";
 import { registerInferCommands } from "./inferCommands.js";
 
 
@@ -19,6 +19,7 @@ export function buildProgram(): Command {
   registerExportCommand(program);
   registerInferCommands(program);
   registerIndexCommands(program);
+  registerReindexCommand(program);
   registerBenchCommands(program);
   return program;
 }

@@ -169,6 +169,13 @@ export class VideoStore {
     return new VideoStore(db);
   }
 
+  /** Writes a consistent copy of the whole database to `path` (which must not exist), e.g. to experiment on. */
+  copyTo(path: string): void {
+    if (existsSync(path)) throw new Error(`${path} already exists`);
+    mkdirSync(dirname(path), { recursive: true });
+    this.db.prepare(`VACUUM INTO ?`).run(path);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -278,6 +285,65 @@ export class VideoStore {
     const pk = this.pkOf(videoId);
     if (space === "category" && names.length > 1) throw new Error(`video ${videoId}: category is single-label, got ${names.length} names`);
     this.transaction(() => this.writeLabels(pk, space, names, provenance, now));
+  }
+
+  /**
+   * Adds labels to a video's labels in one space, keeping the ones it has
+   * (category is single-label: there the new name replaces the old one).
+   */
+  addLabels(videoId: string, space: LabelSpace, names: string[], provenance: Provenance, now = Date.now()): void {
+    if (space === "category") return this.setLabels(videoId, space, names, provenance, now);
+    const pk = this.pkOf(videoId);
+    this.transaction(() => this.writeLabels(pk, space, names, provenance, now, true));
+  }
+
+  /** Ids of the videos that carry a label, in storage order. */
+  videosWithLabel(space: LabelSpace, name: string): string[] {
+    const idx = this.labelIndex(space, name);
+    if (idx === undefined) return [];
+    return this.db
+      .prepare(`SELECT v.id FROM assignments a JOIN videos v ON v.pk = a.video_pk WHERE a.space = ? AND a.label_idx = ? ORDER BY v.pk`)
+      .pluck()
+      .all(space, idx) as string[];
+  }
+
+  /**
+   * Removes a label and every assignment of it, in one transaction; every
+   * other label keeps its index. Returns how many videos lost the label.
+   */
+  deleteLabel(space: LabelSpace, name: string): number {
+    const idx = this.labelIndex(space, name);
+    if (idx === undefined) throw new Error(`no ${space} label named "${name.trim()}"`);
+    return this.transaction(() => {
+      const removed = this.db.prepare(`DELETE FROM assignments WHERE space = ? AND label_idx = ?`).run(space, idx).changes;
+      this.db.prepare(`DELETE FROM labels WHERE space = ? AND idx = ?`).run(space, idx);
+      this.labelCache.delete(space);
+      return removed;
+    });
+  }
+
+  /** Label indices (category, tags) of the given videos, by id, in one query (an unknown id gets no labels). */
+  labelsByVideo(ids: readonly string[]): Map<string, { category: number | null; tags: number[] }> {
+    const out = new Map<string, { category: number | null; tags: number[] }>();
+    for (const id of ids) out.set(id, { category: null, tags: [] });
+    const rows = this.db
+      .prepare<[string], { id: string; space: LabelSpace; label_idx: number }>(
+        `SELECT v.id, a.space, a.label_idx FROM assignments a JOIN videos v ON v.pk = a.video_pk
+         WHERE v.id IN (SELECT value FROM json_each(?)) ORDER BY a.video_pk, a.space, a.label_idx`,
+      )
+      .all(JSON.stringify(ids));
+    for (const r of rows) {
+      const v = out.get(r.id)!;
+      if (r.space === "category") v.category = r.label_idx;
+      else v.tags.push(r.label_idx);
+    }
+    return out;
+  }
+
+  /** Each video's last feature/title update time (ms), by id: what a cache of per-video model outputs keys on. */
+  videoUpdateTimes(): Map<string, number> {
+    const rows = this.db.prepare<[], { id: string; updated_at: number }>(`SELECT id, updated_at FROM videos`).all();
+    return new Map(rows.map((r) => [r.id, r.updated_at]));
   }
 
   private readonly assignStatements: Database.Statement<unknown[]>[] = [];
@@ -508,6 +574,14 @@ export class VideoStore {
       .all(modelHash) as string[];
   }
 
+  /** Ids of videos whose `modelHash` embedding was written at or after `sinceMs`. */
+  embeddedSince(modelHash: string, sinceMs: number): string[] {
+    return this.db
+      .prepare(`SELECT v.id FROM embeddings e JOIN videos v ON v.pk = e.video_pk WHERE e.model_hash = ? AND e.created_at >= ? ORDER BY e.video_pk`)
+      .pluck()
+      .all(modelHash, sinceMs) as string[];
+  }
+
   /** How many videos have an embedding from `modelHash`. */
   countEmbeddings(modelHash: string): number {
     return this.db.prepare(`SELECT COUNT(*) FROM embeddings WHERE model_hash = ?`).pluck().get(modelHash) as number;
@@ -592,6 +666,75 @@ export class VideoStore {
       .all(topN);
     return { videos: splits.train + splits.validate + splits.test, splits, categories: count("category"), tags: count("tags"), top_tags };
   }
+
+  // ---- serving (the HTTP service's read paths) ------------------------------
+  // Added for the HTTP service (server/, src/service): batched metadata reads so
+  // one request costs a fixed number of queries however many videos it names.
+
+  /**
+   * Title, category and tag names of many videos (two queries), by id; unknown
+   * ids are absent. Tags in label-index order.
+   */
+  videoSummaries(ids: readonly string[]): Map<string, VideoSummary> {
+    const out = new Map<string, VideoSummary>();
+    if (ids.length === 0) return out;
+    const s = (this.summaryStmts ??= {
+      videos: this.db.prepare<[string], { pk: number; id: string; title: string | null }>(`SELECT pk, id, title FROM videos WHERE id IN (SELECT value FROM json_each(?))`),
+      labels: this.db.prepare<[string], { video_pk: number; space: LabelSpace; name: string }>(
+        `SELECT a.video_pk, a.space, l.name FROM assignments a JOIN labels l ON l.space = a.space AND l.idx = a.label_idx
+         WHERE a.video_pk IN (SELECT value FROM json_each(?)) ORDER BY a.video_pk, a.space, a.label_idx`,
+      ),
+    });
+    const byPk = new Map<number, VideoSummary>();
+    for (const r of s.videos.all(JSON.stringify(ids))) {
+      const summary: VideoSummary = { id: r.id, title: r.title, category: null, tags: [] };
+      byPk.set(r.pk, summary);
+      out.set(r.id, summary);
+    }
+    if (byPk.size === 0) return out;
+    for (const l of s.labels.all(JSON.stringify([...byPk.keys()]))) {
+      const v = byPk.get(l.video_pk);
+      if (!v) continue;
+      if (l.space === "category") v.category = l.name;
+      else v.tags.push(l.name);
+    }
+    return out;
+  }
+  private summaryStmts?: {
+    videos: Database.Statement<[string], { pk: number; id: string; title: string | null }>;
+    labels: Database.Statement<[string], { video_pk: number; space: LabelSpace; name: string }>;
+  };
+
+  /**
+   * One page of videos in storage order, after the video `after` (exclusive;
+   * undefined: from the start). Throws for an `after` id that is not stored.
+   */
+  listVideos(limit: number, after?: string): VideoSummary[] {
+    let afterPk = 0;
+    if (after !== undefined) afterPk = this.pkOf(after);
+    const ids = this.db.prepare<[number, number], string>(`SELECT id FROM videos WHERE pk > ? ORDER BY pk LIMIT ?`).pluck().all(afterPk, limit) as unknown as string[];
+    const summaries = this.videoSummaries(ids);
+    return ids.map((id) => summaries.get(id)!);
+  }
+
+  /** Every video's category name (null: none), in one query: what a similarity index's category filter reads. */
+  videoCategories(): Map<string, string | null> {
+    const rows = this.db
+      .prepare<[], { id: string; name: string | null }>(
+        `SELECT v.id, l.name FROM videos v LEFT JOIN assignments a ON a.video_pk = v.pk AND a.space = 'category'
+         LEFT JOIN labels l ON l.space = 'category' AND l.idx = a.label_idx`,
+      )
+      .all();
+    return new Map(rows.map((r) => [r.id, r.name]));
+  }
+}
+
+/** A video's title and label names, for listings and search results. */
+export interface VideoSummary {
+  id: string;
+  title: string | null;
+  category: string | null;
+  tags: string[];
 }
 
 /** Copies a SQLite blob into an aligned Float32Array (blobs need not be 4-byte aligned). */
