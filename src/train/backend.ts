@@ -3,13 +3,14 @@
  * `@tensorflow/tfjs-node-gpu` is installed, libtensorflow on CPU with
  * `@tensorflow/tfjs-node`, else the wasm backend (pure npm, always there)
  * with its matrix products run by onnxruntime's native CPU kernels
- * (`wasm-ort`, see accel/ortMatMul.ts; `wasm` is the stock backend).
+ * and faster JavaScript Tile / Sum / Adam kernels (`wasm-ort`, see
+ * accel/ortMatMul.ts and accel/wasmKernels.ts; `wasm` is the stock backend).
  * Neither native package is a dependency: they download libtensorflow at
  * install time, which some machines cannot do. Install one next to vidrecall
  * (same version as @tensorflow/tfjs, 4.22.0) to use it.
  */
 import * as tf from "@tensorflow/tfjs";
-import { disableOrtMatMul, enableOrtMatMul } from "./accel/index.js";
+import { disableOrtMatMul, disableWasmKernels, enableOrtMatMul, enableWasmKernels } from "./accel/index.js";
 
 export const BACKENDS = ["auto", "tensorflow", "wasm-ort", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -38,10 +39,18 @@ async function useWasm(accelerate: boolean, required: boolean): Promise<BackendI
   await tf.ready();
   if (!accelerate) {
     disableOrtMatMul();
+    disableWasmKernels();
     return { name: "wasm", description: "tfjs wasm backend (SIMD, 1 thread), stock kernels" };
   }
   const status = enableOrtMatMul();
-  if (status.enabled) return { name: "wasm-ort", description: "tfjs wasm backend with onnxruntime matrix products" };
+  if (status.enabled) {
+    const js = enableWasmKernels();
+    if (js.enabled) return { name: "wasm-ort", description: "tfjs wasm backend with onnxruntime matrix products and fused Tile/Sum/Adam kernels" };
+    disableOrtMatMul();
+    status.enabled = false;
+    status.reason = js.reason;
+  }
+  disableWasmKernels();
   if (required) throw new Error(`onnxruntime matrix products unavailable: ${status.reason}`);
   process.stderr.write(`onnxruntime matrix products unavailable (${status.reason}); using the stock wasm kernels\n`);
   return { name: "wasm", description: "tfjs wasm backend (SIMD, 1 thread), stock kernels" };
@@ -51,6 +60,7 @@ export async function selectBackend(choice: BackendChoice = "auto"): Promise<Bac
   switch (choice) {
     case "cpu":
       disableOrtMatMul();
+      disableWasmKernels();
       await tf.setBackend("cpu");
       await tf.ready();
       return { name: "cpu", description: "tfjs cpu backend (plain JavaScript, slow)" };

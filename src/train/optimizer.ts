@@ -7,6 +7,14 @@
 import * as tf from "@tensorflow/tfjs";
 import type { TrainingConfig } from "../model/config.js";
 
+/**
+ * A kernel that does one parameter's whole update in one pass (registered for
+ * the wasm backend by train/accel/wasmKernels.ts while the accelerated
+ * backend is on). It gives bit-for-bit the op chain's result, so training is
+ * identical with or without it; the op chain is used wherever it is missing.
+ */
+const ADAM_UPDATE_KERNEL = "VidrecallAdamUpdate";
+
 export interface OptimizerState {
   step: number;
   /** Per parameter name: first and second moment estimates. */
@@ -71,11 +79,32 @@ export class AdamOptimizer {
     const t = this.step + 1;
     const bc1 = 1 - Math.pow(this.beta1, t);
     const bc2 = 1 - Math.pow(this.beta2, t);
+    const fused = tf.getKernel(ADAM_UPDATE_KERNEL, tf.getBackend()) !== undefined;
     for (const name of names) {
       const p = params.get(name);
       if (!p) throw new Error(`gradient for unknown parameter ${name}`);
       const s = this.slot(name, p);
       const decays = c.weightDecay > 0 && (name.endsWith("/kernel") || name.endsWith("/table"));
+      if (fused) {
+        // Same arithmetic as the chain below (see wasmKernels.ts: AdamUpdateAttrs).
+        const attrs = {
+          scale,
+          learningRate: lr,
+          beta1: this.beta1,
+          beta2: this.beta2,
+          biasCorrection1: bc1,
+          biasCorrection2: bc2,
+          epsilon: this.epsilon,
+          weightDecay: c.weightDecay,
+          decay: decays ? c.optimizer : "none",
+        };
+        const [pNew, mNew, vNew] = tf.engine().runKernel(ADAM_UPDATE_KERNEL, { p, m: s.m, v: s.v, g: grads.get(name)! }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        s.m.assign(mNew);
+        s.v.assign(vNew);
+        p.assign(pNew);
+        tf.dispose([pNew, mNew, vNew]);
+        continue;
+      }
       tf.tidy(() => {
         let g = tf.mul(grads.get(name)!, scale);
         if (decays && c.optimizer === "adam") g = tf.add(g, tf.mul(p, c.weightDecay));

@@ -1,4 +1,4 @@
-/** Accelerated kernels for tfjs training (see ortMatMul.ts). */
+/** Accelerated kernels for tfjs training (see ortMatMul.ts and wasmKernels.ts). */
 export {
   DEFAULT_MIN_FLOPS,
   DEFAULT_MIN_FLOPS_TRANSPOSED,
@@ -14,3 +14,13 @@ export {
 } from "./ortMatMul.js";
 export { buildMatMulModel, type FusedActivation, type MatMulModelSpec } from "./matMulModel.js";
 export { ONNX_IR_VERSION, ONNX_OPSET, ONNX_PROTO, onnxRoot, onnxType } from "./onnxSchema.js";
+export {
+  ADAM_UPDATE_KERNEL,
+  disableWasmKernels,
+  enableWasmKernels,
+  isWasmKernelsEnabled,
+  resetWasmKernelStats,
+  wasmKernelStats,
+  type AdamUpdateAttrs,
+  type WasmKernelStats,
+} from "./wasmKernels.js";
