@@ -13,13 +13,16 @@ import { SimilarityIndex } from "../../indexer/search.js";
 import { InferenceService } from "../infer/inferenceService.js";
 import { storeEmbedder } from "../infer/storeEmbedder.js";
 import { acquireLock, listVersions, pruneVersions, readCurrent, readManifest } from "../../indexer/versions.js";
-import { benchAnn } from "../bench/annBench.js";
-import { writeBenchResult } from "../bench/report.js";
+import { benchAnn, type AnnBenchResult } from "../bench/annBench.js";
+import { benchAnnYt8m, type Yt8mAnnResult } from "../bench/annYt8m.js";
+import { formatTable, writeBenchResult } from "../bench/report.js";
 import { VideoStore } from "../data/store.js";
 import { dbOption, parsePositiveInt } from "./options.js";
 import { createProgress } from "./progress.js";
 
 export const DEFAULT_INDEX_DIR = "data/index";
+const DEFAULT_YT8M_DB = ".bench/quality/yt8m.sqlite";
+const DEFAULT_YT8M_MODEL = ".bench/quality/models/video-level";
 
 function indexDirOption(): Option {
   return new Option("--index-dir <dir>", "index root (versions + CURRENT)").default(DEFAULT_INDEX_DIR);
@@ -297,21 +300,48 @@ export function registerAnnBench(bench: Command): void {
     .option("--ef-construction <n>", "HNSW efConstruction", parsePositiveInt("--ef-construction"), DEFAULT_EF_CONSTRUCTION)
     .option("--ef <n>", "search ef of the headline numbers", parsePositiveInt("--ef"), DEFAULT_EF)
     .option("--no-filter", "skip the category-filter measurement")
+    .option("--no-synthetic", "skip the synthetic measurement (YouTube-8M part only)")
+    .option("--yt8m-db <file>", "YouTube-8M store for label-precision@10 (default: the `bench quality` database, when present)", DEFAULT_YT8M_DB)
+    .option("--yt8m-model <dir>", "model trained on shards 0000–0059 (default: the `bench quality` model, when present)", DEFAULT_YT8M_MODEL)
+    .option("--yt8m-queries <n>", "queries drawn from the report shards (0060–0079)", parsePositiveInt("--yt8m-queries"), 2000)
     .action(async (opts) => {
-      const result = await benchAnn({
-        synthetic: { n: opts.n, dim: opts.dim, clusters: opts.clusters, intrinsicDim: opts.intrinsicDim, spread: opts.spread, seed: opts.seed },
-        queries: opts.queries,
-        M: opts.m,
-        efConstruction: opts.efConstruction,
-        ef: opts.ef,
-        filter: opts.filter !== false,
-        log: (s) => process.stderr.write(s + "\n"),
-      });
-      const s = result.synthetic;
-      writeBenchResult(result, opts.json, [
-        ["", "recall@10", "queries/s", "build s", "B/vector disk", "B/vector mem", "peak RSS MB"],
-        [`hnsw (ef ${s.ef})`, s.recall_at_10.toFixed(4), s.qps.toFixed(0), s.build_s.toFixed(1), s.disk_bytes_per_vector.toFixed(0), s.memory_bytes_per_vector.toFixed(0), s.peak_rss_mb.toFixed(0)],
-        ["exact", "1.0000", s.exact_qps.toFixed(1), "-", "-", "-", "-"],
-      ]);
+      const log = (s: string) => process.stderr.write(s + "\n");
+      const out: { synthetic?: AnnBenchResult["synthetic"]; yt8m?: Yt8mAnnResult } & Partial<AnnBenchResult> = {};
+      const table: string[][] = [["", "recall@10", "queries/s", "build s", "B/vector disk", "B/vector mem", "peak RSS MB"]];
+      if (opts.synthetic !== false) {
+        const result = await benchAnn({
+          synthetic: { n: opts.n, dim: opts.dim, clusters: opts.clusters, intrinsicDim: opts.intrinsicDim, spread: opts.spread, seed: opts.seed },
+          queries: opts.queries,
+          M: opts.m,
+          efConstruction: opts.efConstruction,
+          ef: opts.ef,
+          filter: opts.filter !== false,
+          log,
+        });
+        Object.assign(out, result);
+        const s = result.synthetic;
+        table.push(
+          [`hnsw (ef ${s.ef})`, s.recall_at_10.toFixed(4), s.qps.toFixed(0), s.build_s.toFixed(1), s.disk_bytes_per_vector.toFixed(0), s.memory_bytes_per_vector.toFixed(0), s.peak_rss_mb.toFixed(0)],
+          ["exact", "1.0000", s.exact_qps.toFixed(1), "-", "-", "-", "-"],
+        );
+      }
+      const db = opts.yt8mDb as string;
+      const model = opts.yt8mModel as string;
+      if (existsSync(db) && existsSync(model)) {
+        out.yt8m = await benchAnnYt8m({ db, model, queries: opts.yt8mQueries, M: opts.m, efConstruction: opts.efConstruction, ef: opts.ef, seed: opts.seed, log });
+      } else {
+        log(`YouTube-8M part skipped: needs --yt8m-db (${db}) and --yt8m-model (${model}); \`vidrecall bench quality\` creates both`);
+      }
+      if (!out.synthetic && !out.yt8m) throw new Error("nothing measured: --no-synthetic needs a YouTube-8M store and model (--yt8m-db, --yt8m-model)");
+      const y = out.yt8m;
+      const yt8mTable = y
+        ? [
+            ["YouTube-8M neighbours", "label-precision@10", "dim", "build s"],
+            ["model embeddings", y.label_precision_at_10_model.toFixed(4), String(y.dims.model), y.build_s.model.toFixed(1)],
+            ["raw mean_rgb ⧺ mean_audio", y.label_precision_at_10_raw.toFixed(4), String(y.dims.raw), y.build_s.raw.toFixed(1)],
+          ]
+        : [];
+      writeBenchResult(out, opts.json, table.length > 1 ? table : yt8mTable);
+      if (table.length > 1 && y) process.stderr.write("\n" + formatTable(yt8mTable) + "\n");
     });
 }
