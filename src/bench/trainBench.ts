@@ -3,6 +3,12 @@
  * 32 frames × 1024 rgb + 128 audio, NeXtVLAD λ=2 G=8 K=32 hidden 512, 100
  * tags, Adam), for each tfjs backend available. Inputs are random but fixed,
  * so the number measures the model step, not data loading.
+ *
+ * "Ours" is the backend `--backend auto` would train with (the first of
+ * tensorflow, wasm-ort, wasm, cpu that was measured); right after it, the
+ * PyTorch peer (bench/peers/train_nextvlad.py: same model, batch, optimizer,
+ * step count and thread count) runs once, and the result reports both
+ * videos/s and ours ÷ PyTorch.
  */
 import * as tf from "@tensorflow/tfjs";
 import seedrandom from "seedrandom";
@@ -12,6 +18,7 @@ import { selectBackend, type BackendChoice } from "../train/backend.js";
 import type { Batch } from "../train/batches.js";
 import { AdamOptimizer } from "../train/optimizer.js";
 import { trainStep } from "../train/trainer.js";
+import { isUnavailable, runPythonPeer, type PeerResult } from "./peers.js";
 
 export const BENCH_TRAIN_BATCH = 32;
 export const BENCH_TRAIN_TAGS = 100;
@@ -90,10 +97,37 @@ export function measureTrainSteps(config: ModelConfig, steps: number, warmup: nu
   }
 }
 
-export async function benchTrain(options: { backends: BackendChoice[]; steps: number; cpuSteps: number }): Promise<{ config: ModelConfigInput; backends: Record<string, BackendThroughput> }> {
+/** Preference order of `--backend auto`: the first of these measured is "ours". */
+const AUTO_ORDER = ["tensorflow", "wasm-ort", "wasm", "cpu"];
+
+/** Threads the PyTorch peer gets: what our matrix products use (onnxruntime's intra-op pool, 2). */
+export const BENCH_TRAIN_PEER_THREADS = 2;
+
+export interface TrainBenchResult {
+  config: ModelConfigInput;
+  backends: Record<string, BackendThroughput>;
+  /** The backend `auto` picks among those measured, and its videos/s. */
+  ours_backend: string | null;
+  ours_videos_per_s: number | null;
+  /** The PyTorch peer's videos/s (null when PyTorch is unavailable or the peer was skipped). */
+  pytorch_videos_per_s: number | null;
+  /** ours ÷ PyTorch. */
+  ratio: number | null;
+  /** Peak resident set size of this process over the whole benchmark. */
+  peak_rss_mb: number;
+  /** The peer's own JSON line, or why it did not run. */
+  pytorch: PeerResult | { skipped: true };
+}
+
+export async function benchTrain(options: { backends: BackendChoice[]; steps: number; cpuSteps: number; peer?: boolean }): Promise<TrainBenchResult> {
   const config = parseModelConfig(BENCH_TRAIN_CONFIG);
   const backends: Record<string, BackendThroughput> = {};
-  for (const choice of options.backends) {
+  // Measure the auto-preferred backend first so that the peer runs right after it (the load on a shared machine drifts).
+  const rank = (b: string) => (AUTO_ORDER.includes(b) ? AUTO_ORDER.indexOf(b) : AUTO_ORDER.length);
+  const order = [...options.backends].sort((a, b) => (a === "auto" ? -1 : b === "auto" ? 1 : rank(a) - rank(b)));
+  let ours: string | null = null;
+  let pytorch: PeerResult | { skipped: true } = { skipped: true };
+  for (const choice of order) {
     let info;
     try {
       info = await selectBackend(choice);
@@ -107,6 +141,27 @@ export async function benchTrain(options: { backends: BackendChoice[]; steps: nu
     const r = measureTrainSteps(config, steps, 1);
     backends[info.name] = { description: info.description, videos_per_s: r.videosPerSecond, step_ms: r.stepMs, steps };
     tf.disposeVariables();
+    if (ours === null) {
+      ours = info.name;
+      if (options.peer !== false) {
+        process.stderr.write(`bench train: PyTorch peer (bench/peers/train_nextvlad.py), ${options.steps} steps, ${BENCH_TRAIN_PEER_THREADS} threads…\n`);
+        pytorch = await runPythonPeer("train_nextvlad.py", ["--threads", String(BENCH_TRAIN_PEER_THREADS), "--steps", String(options.steps)], 15 * 60_000);
+        if (isUnavailable(pytorch)) process.stderr.write(`bench train: PyTorch peer unavailable: ${pytorch.unavailable}\n`);
+      }
+    }
   }
-  return { config: BENCH_TRAIN_CONFIG, backends };
+  const oursVps = ours === null ? null : backends[ours].videos_per_s;
+  const peerVps = "videos_per_s" in pytorch && typeof pytorch.videos_per_s === "number" ? pytorch.videos_per_s : null;
+  const ratio = oursVps !== null && peerVps !== null && peerVps > 0 ? oursVps / peerVps : null;
+  if (ratio !== null) process.stderr.write(`bench train: ours (${ours}) ${oursVps!.toFixed(1)} videos/s, PyTorch ${peerVps!.toFixed(1)}: ratio ${ratio.toFixed(2)}\n`);
+  return {
+    config: BENCH_TRAIN_CONFIG,
+    backends,
+    ours_backend: ours,
+    ours_videos_per_s: oursVps,
+    pytorch_videos_per_s: peerVps,
+    ratio,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    pytorch,
+  };
 }
