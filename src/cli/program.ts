@@ -5,6 +5,7 @@ import { registerTrainCommands } from "./trainCommands.js";
 import { registerExportCommand } from "./exportCommand.js";
 import { registerIndexCommands, registerReindexCommand } from "./indexCommands.js";
 import { registerInferCommands } from "./inferCommands.js";
+import { registerHttpBench, registerServeCommands } from "./serveCommands.js";
 
 
 export function buildProgram(): Command {
@@ -21,5 +22,7 @@ export function buildProgram(): Command {
   registerIndexCommands(program);
   registerReindexCommand(program);
   registerBenchCommands(program);
+  registerServeCommands(program);
+  registerHttpBench(program);
   return program;
 }
