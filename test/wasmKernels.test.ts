@@ -85,21 +85,24 @@ describe("SIMD module", () => {
 });
 
 describe("enable / disable", () => {
-  it("replaces Tile and Sum, adds the Adam kernel, and disable restores the stock ones", () => {
+  it("replaces Tile, Sum and Identity, adds the Adam kernel, and disable restores the stock ones", () => {
     disableWasmKernels();
     const tile = tf.getKernel("Tile", "wasm").kernelFunc;
     const sum = tf.getKernel("Sum", "wasm").kernelFunc;
+    const identity = tf.getKernel("Identity", "wasm").kernelFunc;
     assert.equal(tf.getKernel(ADAM_UPDATE_KERNEL, "wasm"), undefined, "no Adam kernel while off");
     const st = enableWasmKernels();
     assert.ok(st.enabled && st.simd, `enabled: ${JSON.stringify(st)}`);
     assert.ok(isWasmKernelsEnabled(), "enabled flag");
     assert.notEqual(tf.getKernel("Tile", "wasm").kernelFunc, tile, "Tile replaced");
     assert.notEqual(tf.getKernel("Sum", "wasm").kernelFunc, sum, "Sum replaced");
+    assert.notEqual(tf.getKernel("Identity", "wasm").kernelFunc, identity, "Identity replaced");
     assert.ok(tf.getKernel(ADAM_UPDATE_KERNEL, "wasm") !== undefined, "Adam kernel registered");
     assert.ok(enableWasmKernels().enabled, "enabling twice is fine");
     disableWasmKernels();
     assert.equal(tf.getKernel("Tile", "wasm").kernelFunc, tile, "Tile restored");
     assert.equal(tf.getKernel("Sum", "wasm").kernelFunc, sum, "Sum restored");
+    assert.equal(tf.getKernel("Identity", "wasm").kernelFunc, identity, "Identity restored");
     assert.equal(tf.getKernel(ADAM_UPDATE_KERNEL, "wasm"), undefined, "Adam kernel removed");
     assert.ok(!isWasmKernelsEnabled(), "disabled flag");
     disableWasmKernels();
@@ -168,6 +171,30 @@ describe("Tile vs stock", () => {
     assertIdentical(ours[0], stock[0], "where");
     assertIdentical(ours[1], stock[1], "where gradient");
     tf.dispose([...stock, ...ours]);
+  });
+});
+
+describe("Identity", () => {
+  it("shares the input's memory, and each side outlives the other's disposal", () => {
+    assert.ok(enableWasmKernels().enabled, "enable");
+    try {
+      for (const dtype of ["float32", "int32", "bool"] as const) {
+        const x = tf.tidy(() => tf.cast(tf.randomUniform([13, 7], -3, 3, "float32", 8), dtype));
+        const want = Array.from(x.dataSync());
+        resetWasmKernelStats();
+        const y = tf.clone(x);
+        assert.equal(wasmKernelStats().calls.Identity, 1, `${dtype}: ran here`);
+        assert.equal(y.dataId, x.dataId, `${dtype}: no copy`);
+        const z = tf.clone(y);
+        x.dispose();
+        assert.deepEqual(Array.from(y.dataSync()), want, `${dtype}: clone survives the input's disposal`);
+        y.dispose();
+        assert.deepEqual(Array.from(z.dataSync()), want, `${dtype}: clone of a clone survives both`);
+        z.dispose();
+      }
+    } finally {
+      disableWasmKernels();
+    }
   });
 });
 

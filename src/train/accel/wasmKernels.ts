@@ -12,6 +12,10 @@
  * - `Sum` over leading axes (bias gradients, [N,C] → [C]; SIMD module): the
  *   stock kernel transposes first. Here: rows added in float32 in the stock
  *   order, four columns at a time.
+ * - `Identity`: the stock kernel copies; tensors are immutable (no kernel
+ *   writes into an input), so the output shares the input's memory with a
+ *   reference count, as the stock `Reshape` and tfjs' cpu backend do.
+ *   Gradients call it hundreds of times per step.
  * - `VidrecallAdamUpdate` (SIMD module): a kernel of our own (there is no
  *   stock one) doing one parameter's whole Adam/AdamW update in one pass
  *   instead of ~15 tensor ops and their intermediates; optimizer.ts uses it
@@ -45,7 +49,7 @@ export interface AdamUpdateAttrs {
   decay: "none" | "adam" | "adamw";
 }
 
-const REPLACED = ["Tile", "Sum"] as const;
+const REPLACED = ["Tile", "Sum", "Identity"] as const;
 type ReplacedName = (typeof REPLACED)[number];
 
 const stockKernels = new Map<ReplacedName, tf.KernelConfig>();
@@ -193,6 +197,18 @@ function tileKernel(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
 }
 
 // ---------------------------------------------------------------------------
+// Identity
+
+function identityKernel(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
+  const { x } = args.inputs;
+  const backend = args.backend;
+  if (!enabled || x === undefined || !isWasmBackend(backend) || !["float32", "int32", "bool"].includes(x.dtype)) return delegate("Identity", args);
+  backend.incRef(x.dataId);
+  count(stats.calls, "Identity");
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
+
+// ---------------------------------------------------------------------------
 // Sum over leading axes
 
 /**
@@ -275,11 +291,11 @@ function adamKernel(args: KernelArgs): tf.TensorInfo[] {
 // ---------------------------------------------------------------------------
 // Public API
 
-const KERNEL_FUNCS: Record<ReplacedName, tf.KernelFunc> = { Tile: tileKernel, Sum: sumKernel };
+const KERNEL_FUNCS: Record<ReplacedName, tf.KernelFunc> = { Tile: tileKernel, Sum: sumKernel, Identity: identityKernel };
 
 /**
- * Registers the kernels above for the wasm backend (the stock Tile and Sum
- * stay reachable for what these do not handle; call after the wasm backend is
+ * Registers the kernels above for the wasm backend (the stock Tile, Sum and
+ * Identity stay reachable for what these do not handle; call after the wasm backend is
  * initialised). Returns enabled false and why when the wasm backend's kernels
  * are not registered, and simd false and why when only Tile is replaced.
  * Idempotent.
@@ -307,7 +323,7 @@ export function enableWasmKernels(): { enabled: boolean; simd: boolean; reason?:
   return { enabled: true, simd, reason: simd ? undefined : simdReason };
 }
 
-/** Restores the stock Tile and Sum and removes the Adam kernel. No-op when not enabled. */
+/** Restores the stock Tile, Sum and Identity and removes the Adam kernel. No-op when not enabled. */
 export function disableWasmKernels(): void {
   if (!enabled) return;
   for (const name of REPLACED) {
