@@ -28,7 +28,7 @@ export interface QualityResult {
   videos: { train: number; holdout: number; report: number };
 }
 
-async function ensureStore(dataDir: string, db: string, log: (s: string) => void): Promise<VideoStore> {
+export async function ensureStore(dataDir: string, db: string, log: (s: string) => void): Promise<VideoStore> {
   const shards = listShards(dataDir);
   if (shards.length < 80) throw new Error(`${dataDir}: expected 80 shards (0000–0079), found ${shards.length}`);
   if (existsSync(db)) {

@@ -5,6 +5,9 @@ import { registerTrainCommands } from "./trainCommands.js";
 import { registerExportCommand } from "./exportCommand.js";
 import { registerIndexCommands, registerReindexCommand } from "./indexCommands.js";
 import { registerInferCommands } from "./inferCommands.js";
+import { registerLabelsCommands } from "./labelsCommands.js";
+import { registerModelsCommands } from "./modelsCommands.js";
+import { registerRetrainCommands } from "./retrainCommands.js";
 import { registerHttpBench, registerServeCommands } from "./serveCommands.js";
 
 
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
   registerInferCommands(program);
   registerIndexCommands(program);
   registerReindexCommand(program);
+  registerLabelsCommands(program);
+  registerRetrainCommands(program);
+  registerModelsCommands(program);
   registerBenchCommands(program);
   registerServeCommands(program);
   registerHttpBench(program);

@@ -106,6 +106,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX models_one_active ON models (status) WHERE status = 'active';
     `,
   },
+  {
+    version: 4,
+    description: "model registry: backbone hash (models with equal hashes embed every video identically)",
+    sql: `
+      ALTER TABLE models ADD COLUMN embedding_hash TEXT;
+    `,
+  },
 ];
 
 /**

@@ -5,6 +5,7 @@
  * it); promotion and rollback move that role in one transaction, so readers
  * (the server polls `active()`) never see zero or two active models.
  */
+import { resolve } from "node:path";
 import type { VideoStore } from "../data/store.js";
 
 export type ModelStatus = "candidate" | "active" | "retired";
@@ -13,6 +14,8 @@ export type ModelStatus = "candidate" | "active" | "retired";
 export interface DataSnapshot {
   videos: number;
   labelSpaces: { category: number; tags: number };
+  /** Videos per split, when recorded. */
+  splits?: { train: number; validate: number; test: number };
 }
 
 export interface ModelRecord {
@@ -30,6 +33,8 @@ export interface ModelRecord {
   modelHash: string | null;
   /** Index version built from this model's embeddings (or reused from its parent). */
   indexVersion: string | null;
+  /** sha256 of the weights and config below the heads: equal hashes embed every video identically (schema v4). */
+  embeddingHash: string | null;
   /** Why the gate kept it a candidate, or why it was retired. */
   reason: string | null;
   createdAt: number;
@@ -46,6 +51,9 @@ export interface NewModel {
   metrics?: Record<string, unknown> | null;
   modelHash?: string | null;
   indexVersion?: string | null;
+  embeddingHash?: string | null;
+  /** Why it is (still) a candidate, e.g. the gate's verdict. */
+  reason?: string | null;
 }
 
 interface Row {
@@ -59,6 +67,7 @@ interface Row {
   metrics: string | null;
   model_hash: string | null;
   index_version: string | null;
+  embedding_hash: string | null;
   reason: string | null;
   created_at: number;
   promoted_at: number | null;
@@ -76,6 +85,7 @@ function fromRow(r: Row): ModelRecord {
     metrics: r.metrics === null ? null : (JSON.parse(r.metrics) as Record<string, unknown>),
     modelHash: r.model_hash,
     indexVersion: r.index_version,
+    embeddingHash: r.embedding_hash,
     reason: r.reason,
     createdAt: r.created_at,
     promotedAt: r.promoted_at,
@@ -102,8 +112,8 @@ export class ModelRegistry {
     if (this.get(m.id)) throw new Error(`model "${m.id}" is already registered`);
     this.db
       .prepare(
-        `INSERT INTO models (id, dir, parent, status, mode, config, snapshot, metrics, model_hash, index_version, reason, created_at, promoted_at)
-         VALUES (?, ?, ?, 'candidate', ?, ?, ?, ?, ?, ?, NULL, ?, NULL)`,
+        `INSERT INTO models (id, dir, parent, status, mode, config, snapshot, metrics, model_hash, index_version, embedding_hash, reason, created_at, promoted_at)
+         VALUES (?, ?, ?, 'candidate', ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
       )
       .run(
         m.id,
@@ -115,6 +125,8 @@ export class ModelRegistry {
         m.metrics ? JSON.stringify(m.metrics) : null,
         m.modelHash ?? null,
         m.indexVersion ?? null,
+        m.embeddingHash ?? null,
+        m.reason ?? null,
         now,
       );
     return this.get(m.id)!;
@@ -141,7 +153,10 @@ export class ModelRegistry {
     return r ? fromRow(r) : undefined;
   }
 
-  update(id: string, fields: { metrics?: Record<string, unknown>; modelHash?: string; indexVersion?: string; reason?: string | null }): ModelRecord {
+  update(
+    id: string,
+    fields: { metrics?: Record<string, unknown>; modelHash?: string; indexVersion?: string | null; embeddingHash?: string; reason?: string | null },
+  ): ModelRecord {
     this.require(id);
     const sets: string[] = [];
     const args: unknown[] = [];
@@ -152,9 +167,33 @@ export class ModelRegistry {
     if (fields.metrics !== undefined) put("metrics", JSON.stringify(fields.metrics));
     if (fields.modelHash !== undefined) put("model_hash", fields.modelHash);
     if (fields.indexVersion !== undefined) put("index_version", fields.indexVersion);
+    if (fields.embeddingHash !== undefined) put("embedding_hash", fields.embeddingHash);
     if (fields.reason !== undefined) put("reason", fields.reason);
     if (sets.length) this.db.prepare(`UPDATE models SET ${sets.join(", ")} WHERE id = ?`).run(...args, id);
     return this.require(id);
+  }
+
+  /** The registered model whose directory is `dir` (compared as absolute paths), if any. */
+  findByDir(dir: string): ModelRecord | undefined {
+    const want = resolve(dir);
+    return this.list().find((m) => resolve(m.dir) === want);
+  }
+
+  /** Index versions that a rollback may need: those of the active model and of every model that was ever active. */
+  pinnedIndexVersions(): string[] {
+    return [...new Set(this.list().filter((m) => m.indexVersion && (m.status === "active" || m.promotedAt !== null)).map((m) => m.indexVersion!))];
+  }
+
+  /** The model `rollback()` would restore (see there), if any. */
+  previous(): ModelRecord | undefined {
+    const current = this.active();
+    if (!current) return undefined;
+    const r = this.db
+      .prepare<[number], Row>(
+        `SELECT * FROM models WHERE status = 'retired' AND promoted_at IS NOT NULL AND promoted_at <= ? ORDER BY promoted_at DESC, rowid DESC LIMIT 1`,
+      )
+      .get(current.promotedAt ?? Date.now());
+    return r ? fromRow(r) : undefined;
   }
 
   /** Makes `id` the active model; the previous active one is retired. One transaction. */

@@ -45,6 +45,8 @@ export interface TrainOptions {
   labels?: LabelSpaces;
   /** The backend in use, recorded in the log. */
   backend?: string;
+  /** Called once on the new model before training when not resuming (e.g. a warm start from another model's weights). */
+  initialize?: (model: VideoModel) => void;
 }
 
 export interface EvalRecord {
@@ -281,6 +283,8 @@ export async function train(store: VideoStore, config: ModelConfig, outDir: stri
         moments.set(ten.name, e);
       }
       optimizer.restore(position.step, moments);
+    } else if (options.initialize) {
+      options.initialize(model);
     } else if (config.title.wordVectors && model.embedding && vocabulary) {
       const { loadWordVectors } = await import("../model/encoders/embedding.js");
       const vectors = await loadWordVectors(config.title.wordVectors, [...vocabulary.tokens], config.title.embeddingDim);
