@@ -41,7 +41,8 @@ export class AdminService {
         throw err;
       }
     }
-    const args = ["retrain", "--db", this.deps.db, "--from", from, "--mode", options.mode, "--progress", "jsonl"];
+    // The served index root: promotion reuses or rebuilds the index there, and the runtime watches its CURRENT.
+    const args = ["retrain", "--db", this.deps.db, "--from", from, "--mode", options.mode, "--index-dir", this.deps.runtime.indexDir, "--progress", "jsonl"];
     if (options.promote) args.push("--promote");
     return this.deps.jobs.start("retrain", args);
   }
