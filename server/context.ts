@@ -2,6 +2,7 @@
 import type { Logger } from "pino";
 import type { AdminService } from "../src/service/adminService.js";
 import type { ClassifyService } from "../src/service/classifyService.js";
+import type { IndexUpdater } from "../src/service/indexUpdater.js";
 import type { LabelService } from "../src/service/labelService.js";
 import type { ServerMetrics } from "../src/service/metrics.js";
 import type { ServingRuntime } from "../src/service/runtime.js";
@@ -15,6 +16,8 @@ export interface AppContext {
   videos: VideoService;
   labels: LabelService;
   admin: AdminService;
+  /** Coalesced incremental index updates (ingestion, deletion). */
+  indexUpdater: IndexUpdater;
   metrics: ServerMetrics;
   logger: Logger;
   /** Admin API key; undefined disables the admin routes. */

@@ -7,8 +7,24 @@ import { FeaturesSchema, VideoJsonSchema } from "../src/data/jsonl.js";
 
 export { VideoJsonSchema };
 
+/** Lone UTF-16 surrogates (JSON allows "\ud800") cannot be stored as text: SQLite would turn them into U+FFFD. */
+const LONE_SURROGATE = /\p{Cs}/u;
+const wellFormed = (s: string) => !LONE_SURROGATE.test(s);
+const WELL_FORMED = "must be well-formed Unicode (no lone surrogates)";
+
 /** A video id in a path: the importer's id rules (no control characters, no slashes). */
-export const VideoIdSchema = VideoJsonSchema.shape.id;
+export const VideoIdSchema = VideoJsonSchema.shape.id.refine(wellFormed, WELL_FORMED);
+
+/** The importer's record schema, plus text that SQLite can store as given. */
+const StorableVideo = VideoJsonSchema.superRefine((v, ctx) => {
+  const texts: [PropertyKey[], string | null | undefined][] = [
+    [["id"], v.id],
+    [["title"], v.title],
+    [["category"], v.category],
+    ...(v.tags ?? []).map((t, i): [PropertyKey[], string] => [["tags", i], t]),
+  ];
+  for (const [path, text] of texts) if (typeof text === "string" && !wellFormed(text)) ctx.addIssue({ code: "custom", path, message: WELL_FORMED });
+});
 
 export const IdParams = z.object({ id: VideoIdSchema }).strict();
 
@@ -34,7 +50,7 @@ const modalityName = z.string().regex(/^[a-z][a-z0-9_]*$/, "modality names are l
 export const ClassifyBody = z
   .object({
     id: VideoIdSchema.optional(),
-    title: z.string().max(4096).nullish(),
+    title: z.string().max(4096).refine(wellFormed, WELL_FORMED).nullish(),
     rgb: FeaturesSchema.optional(),
     audio: FeaturesSchema.optional(),
     features: z.record(modalityName, FeaturesSchema).optional(),
@@ -55,7 +71,7 @@ export const ListVideosQuery = z
 
 export const MAX_BATCH = 1000;
 /** One video or an array of them (an object is treated as a batch of one). */
-export const PostVideosBody = z.array(VideoJsonSchema).min(1).max(MAX_BATCH);
+export const PostVideosBody = z.array(StorableVideo).min(1).max(MAX_BATCH);
 
 export const PostVideosQuery = z
   .object({
@@ -63,7 +79,7 @@ export const PostVideosQuery = z
   })
   .strict();
 
-const LabelName = z.string().trim().min(1).max(512);
+const LabelName = z.string().trim().min(1).max(512).refine(wellFormed, WELL_FORMED);
 export const LabelsBody = z
   .object({
     category: LabelName.nullable().optional(),

@@ -84,6 +84,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       videos,
       labels: new LabelService(rt, videos),
       admin: new AdminService({ runtime: rt, registry, jobs, db, indexLock }),
+      indexUpdater,
       metrics,
       logger,
       adminKey: options.adminKey || undefined,

@@ -317,6 +317,17 @@ describe("HTTP service", () => {
     const sim = await call("GET", "/similar/api-2?k=3");
     assert.equal(sim.status, 200, "the new video is searchable");
     assert.equal((await call("GET", "/videos/api-1")).json.indexed, true, "the coalesced update also picked up api-1");
+
+    // A burst of indexing requests shares runs: the one going plus one for everything that arrived meanwhile.
+    const runsBefore = server.context.indexUpdater.runs;
+    const burst = await Promise.all(["api-4", "api-5", "api-6", "api-7", "api-8"].map((id) => call("POST", "/videos?index=true", videoRecord(id))));
+    for (const [i, r] of burst.entries()) {
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      assert.deepEqual(r.json.indexed, [`api-${i + 4}`], "each request's video is searchable when it returns");
+    }
+    const runs = server.context.indexUpdater.runs - runsBefore;
+    assert.ok(runs >= 1 && runs <= 2, `5 concurrent requests cost ${runs} index runs`);
+    for (const id of ["api-4", "api-5", "api-6", "api-7", "api-8"]) assert.equal((await call("DELETE", `/videos/${id}`)).status, 200);
   });
 
   it("sets labels by name, growing the label space", async () => {

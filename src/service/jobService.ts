@@ -132,7 +132,15 @@ export class JobService {
     let release: (() => void) | undefined;
     let final: { state: JobState; error: string | null };
     try {
-      if (lock) release = await lock.acquire();
+      if (lock) {
+        const acquiring = lock.acquire();
+        const signal = job.abort.signal;
+        const aborted = new Promise<null>((r) => (signal.aborted ? r(null) : signal.addEventListener("abort", () => r(null), { once: true })));
+        const got = await Promise.race([acquiring, aborted]);
+        // Cancelled while queued: hand the lock on as soon as it comes.
+        if (got === null) void acquiring.then((r) => r());
+        else release = got;
+      }
       if (job.abort.signal.aborted) {
         final = { state: "cancelled", error: "cancelled before it started (server shutting down)" };
       } else {

@@ -5,6 +5,7 @@
  * (IndexUpdater); deletion hides the video from /similar at once (a
  * tombstone) and schedules one.
  */
+import { encodeFeatures } from "../data/featureCodec.js";
 import { FieldError, parseVideoLine, type VideoJson } from "../data/jsonl.js";
 import type { LabelAssignment, VideoInput, VideoSummary } from "../data/store.js";
 import { BadRequestError, NotFoundError, ServiceError, type FieldProblem } from "./errors.js";
@@ -98,6 +99,15 @@ export class VideoService {
         const v = parseVideoLine(JSON.stringify(record), dims);
         if (seen.has(v.id)) throw new FieldError("id", `"${v.id}" appears twice in this request`);
         seen.add(v.id);
+        // Encode here (as the store would) so a value the storage encoding cannot hold is this field's 400.
+        for (const [modality, input] of Object.entries(v.features)) {
+          if (!("matrix" in input)) continue;
+          try {
+            v.features[modality] = { encoded: encodeFeatures(input.matrix, input.encoding) };
+          } catch (err) {
+            throw new FieldError(modality === "rgb" || modality === "audio" ? modality : `features.${modality}`, (err as Error).message);
+          }
+        }
         inputs.push(v);
       } catch (err) {
         if (!(err instanceof FieldError)) throw err;
