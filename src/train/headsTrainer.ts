@@ -14,6 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { TrainingConfig } from "../model/config.js";
+import { TagHead } from "../model/heads.js";
 import type { VideoModel } from "../model/model.js";
 import type { FusedFeatures } from "./fusedFeatures.js";
 import { isHeadParam } from "./fusedFeatures.js";
@@ -93,9 +94,11 @@ export async function trainHeads(
   if (trainIds.length === 0) throw new Error("no training videos for the heads");
   const T = model.labels.tags.length;
   const C = model.labels.categories.length;
-  const tagHead = model.tagHead;
+  // Phase 1 trains rows of a logistic tag head; other head types only take part in phase 2.
+  const tagHead = model.tagHead instanceof TagHead ? model.tagHead : undefined;
+  if (model.tagHead && !tagHead && newTagIndex.length > 0) throw new Error("new tags need a logistic tag head (heads.tagHead type \"logistic\"); retrain with --mode scratch");
   const catHead = model.categoryHead;
-  const usesTags = model.loss.usesTags && tagHead !== undefined;
+  const usesTags = model.loss.usesTags && model.tagHead !== undefined;
   const usesCategory = model.loss.usesCategory && catHead !== undefined;
   const newTags = usesTags ? [...newTagIndex] : [];
   const newCats = usesCategory ? [...newCategoryIndex] : [];
@@ -237,7 +240,7 @@ export async function trainHeads(
           const yc = tf.tensor1d(catY, "int32");
           try {
             const { value, grads } = tf.variableGrads(
-              () => model.computeLoss({ fused: x, embedding: x, categoryLogits: catHead?.logits(x), tagLogits: tagHead?.logits(x) }, { category: yc, tags: ys }).total,
+              () => model.computeLoss({ fused: x, embedding: x, categoryLogits: catHead?.logits(x), tagLogits: model.tagHead?.logits(x) }, { category: yc, tags: ys }).total,
               [...params.values()],
             );
             lossSum += value.dataSync()[0];

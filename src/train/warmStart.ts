@@ -11,6 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { LabelSpaces } from "../model/config.js";
+import { TagHead } from "../model/heads.js";
 import type { VideoModel } from "../model/model.js";
 import type { Checkpoint } from "./checkpoint.js";
 import { isHeadParam } from "./fusedFeatures.js";
@@ -113,7 +114,8 @@ export function warmStart(model: VideoModel, checkpoint: Checkpoint, source: str
     if (!t || t.shape.join("x") !== info.variable.shape.join("x")) throw new Error(`${source}: head parameter ${name} cannot be warm-started over grown label spaces (missing or shaped by the label count); retrain with --mode scratch`);
     tf.tidy(() => info.variable.assign(tf.tensor(t.values, t.shape)));
   }
-  head(model.tagHead?.dense, "head_tags", growth.tags, false);
+  // A logistic tag head grows by rows; other head types (mixture of experts) were copied above, which needs unchanged label spaces.
+  head(model.tagHead instanceof TagHead ? model.tagHead.dense : undefined, "head_tags", growth.tags, false);
   head(model.categoryHead?.dense, "head_category", growth.categories, true);
   return growth;
 }
