@@ -97,6 +97,10 @@ export function measureTrainSteps(config: ModelConfig, steps: number, warmup: nu
   }
 }
 
+function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
 /** Preference order of `--backend auto`: the first of these measured is "ours". */
 const AUTO_ORDER = ["tensorflow", "wasm-ort", "wasm", "cpu"];
 
@@ -113,8 +117,14 @@ export interface TrainBenchResult {
   pytorch_videos_per_s: number | null;
   /** ours ÷ PyTorch. */
   ratio: number | null;
-  /** Peak resident set size of this process over the whole benchmark. */
+  /**
+   * Peak resident set size of this process up to the end of ours' run (it is
+   * measured first, so this is its peak; wasm memory never shrinks, so the
+   * stock backends measured later would otherwise count).
+   */
   peak_rss_mb: number;
+  /** Peak resident set size over the whole benchmark, all backends. */
+  process_peak_rss_mb: number;
   /** The peer's own JSON line, or why it did not run. */
   pytorch: PeerResult | { skipped: true };
 }
@@ -126,6 +136,7 @@ export async function benchTrain(options: { backends: BackendChoice[]; steps: nu
   const rank = (b: string) => (AUTO_ORDER.includes(b) ? AUTO_ORDER.indexOf(b) : AUTO_ORDER.length);
   const order = [...options.backends].sort((a, b) => (a === "auto" ? -1 : b === "auto" ? 1 : rank(a) - rank(b)));
   let ours: string | null = null;
+  let oursPeakRss = 0;
   let pytorch: PeerResult | { skipped: true } = { skipped: true };
   for (const choice of order) {
     let info;
@@ -143,6 +154,7 @@ export async function benchTrain(options: { backends: BackendChoice[]; steps: nu
     tf.disposeVariables();
     if (ours === null) {
       ours = info.name;
+      oursPeakRss = peakRssMb();
       if (options.peer !== false) {
         process.stderr.write(`bench train: PyTorch peer (bench/peers/train_nextvlad.py), ${options.steps} steps, ${BENCH_TRAIN_PEER_THREADS} threads…\n`);
         pytorch = await runPythonPeer("train_nextvlad.py", ["--threads", String(BENCH_TRAIN_PEER_THREADS), "--steps", String(options.steps)], 15 * 60_000);
@@ -161,7 +173,8 @@ export async function benchTrain(options: { backends: BackendChoice[]; steps: nu
     ours_videos_per_s: oursVps,
     pytorch_videos_per_s: peerVps,
     ratio,
-    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    peak_rss_mb: ours === null ? peakRssMb() : oursPeakRss,
+    process_peak_rss_mb: peakRssMb(),
     pytorch,
   };
 }
