@@ -19,6 +19,7 @@ import {
   enableWasmKernels,
   isWasmKernelsEnabled,
   resetWasmKernelStats,
+  SUM_SQUARES_KERNEL,
   wasmKernelStats,
 } from "../src/train/accel/index.js";
 import { leadingReduction, simplifyTile } from "../src/train/accel/wasmKernels.js";
@@ -77,7 +78,7 @@ describe("SIMD module", () => {
     const m = new WebAssembly.Module(simdModuleBytes());
     assert.deepEqual(
       WebAssembly.Module.exports(m).map((e) => e.name),
-      ["adam_none", "adam_l2", "adam_w", "sum_rows"],
+      ["adam_none", "adam_l2", "adam_w", "sum_rows", "sum_squares"],
       "exports",
     );
     assert.deepEqual(WebAssembly.Module.imports(m), [{ module: "env", name: "memory", kind: "memory" }], "imports the heap only");
@@ -98,12 +99,14 @@ describe("enable / disable", () => {
     assert.notEqual(tf.getKernel("Sum", "wasm").kernelFunc, sum, "Sum replaced");
     assert.notEqual(tf.getKernel("Identity", "wasm").kernelFunc, identity, "Identity replaced");
     assert.ok(tf.getKernel(ADAM_UPDATE_KERNEL, "wasm") !== undefined, "Adam kernel registered");
+    assert.ok(tf.getKernel(SUM_SQUARES_KERNEL, "wasm") !== undefined, "Σx² kernel registered");
     assert.ok(enableWasmKernels().enabled, "enabling twice is fine");
     disableWasmKernels();
     assert.equal(tf.getKernel("Tile", "wasm").kernelFunc, tile, "Tile restored");
     assert.equal(tf.getKernel("Sum", "wasm").kernelFunc, sum, "Sum restored");
     assert.equal(tf.getKernel("Identity", "wasm").kernelFunc, identity, "Identity restored");
     assert.equal(tf.getKernel(ADAM_UPDATE_KERNEL, "wasm"), undefined, "Adam kernel removed");
+    assert.equal(tf.getKernel(SUM_SQUARES_KERNEL, "wasm"), undefined, "Σx² kernel removed");
     assert.ok(!isWasmKernelsEnabled(), "disabled flag");
     disableWasmKernels();
   });
@@ -241,6 +244,28 @@ describe("Sum vs stock", () => {
   });
 });
 
+describe("Σx² kernel vs tf.sum(tf.square(x))", () => {
+  it("random sizes and ranks, exactly", () => {
+    assert.ok(enableWasmKernels().simd, "SIMD kernels");
+    try {
+      for (const shape of [[], [1], [5], [4, 3], [1023, 17], [2, 3, 4, 5], [300001]]) {
+        const x = tf.randomUniform(shape, -4, 4, "float32", shape.length + 11);
+        const ours = tf.engine().runKernel(SUM_SQUARES_KERNEL, { x }, {}) as tf.Tensor;
+        const stock = tf.tidy(() => tf.sum(tf.square(x)));
+        assertIdentical(ours, stock, `Σx² [${shape}]`);
+        tf.dispose([x, ours, stock]);
+      }
+      // (The stock Sum of an empty tensor returns uninitialised memory.)
+      const x0 = tf.zeros([0, 3]);
+      const empty = tf.engine().runKernel(SUM_SQUARES_KERNEL, { x: x0 }, {}) as tf.Tensor;
+      assert.equal(empty.dataSync()[0], 0, "empty: 0");
+      tf.dispose([x0, empty]);
+    } finally {
+      disableWasmKernels();
+    }
+  });
+});
+
 describe("Adam update kernel vs the optimizer's op chain", () => {
   const shapes = [[1], [3], [4], [7, 5], [64, 33], [4099]];
 
@@ -277,6 +302,7 @@ describe("Adam update kernel vs the optimizer's op chain", () => {
       resetWasmKernelStats();
       const fused = run(training, true, 5);
       assert.equal(wasmKernelStats().calls[ADAM_UPDATE_KERNEL], 5 * shapes.length, "updates ran in the kernel");
+      assert.equal(wasmKernelStats().calls[SUM_SQUARES_KERNEL], 5 * shapes.length, "the norm ran in the Σx² kernel");
       const chain = run(training, false, 5);
       assert.deepEqual(fused.norms, chain.norms, "gradient norms");
       fused.params.forEach((p, i) => {

@@ -14,6 +14,8 @@ import type { TrainingConfig } from "../model/config.js";
  * identical with or without it; the op chain is used wherever it is missing.
  */
 const ADAM_UPDATE_KERNEL = "VidrecallAdamUpdate";
+/** Σx² in one pass, the same float32 sum as tf.sum(tf.square(x)) (same module). */
+const SUM_SQUARES_KERNEL = "VidrecallSumSquares";
 
 export interface OptimizerState {
   step: number;
@@ -73,7 +75,9 @@ export class AdamOptimizer {
     const c = this.config;
     const lr = this.learningRate(this.step);
     const names = [...grads.keys()];
-    const norm = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads.get(n)!))))).dataSync()[0]);
+    const fusedNorm = tf.getKernel(SUM_SQUARES_KERNEL, tf.getBackend()) !== undefined;
+    const sumSquares = (g: tf.Tensor): tf.Tensor => (fusedNorm ? (tf.engine().runKernel(SUM_SQUARES_KERNEL, { x: g }, {}) as tf.Tensor) : tf.sum(tf.square(g)));
+    const norm = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => sumSquares(grads.get(n)!)))).dataSync()[0]);
     if (!Number.isFinite(norm)) throw new Error(`gradient norm is ${norm} at step ${this.step}: training diverged (lower the learning rate?)`);
     const scale = c.clipNorm > 0 && norm > c.clipNorm ? c.clipNorm / norm : 1;
     const t = this.step + 1;

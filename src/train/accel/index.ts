@@ -20,6 +20,7 @@ export {
   enableWasmKernels,
   isWasmKernelsEnabled,
   resetWasmKernelStats,
+  SUM_SQUARES_KERNEL,
   wasmKernelStats,
   type AdamUpdateAttrs,
   type WasmKernelStats,

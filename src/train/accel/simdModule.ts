@@ -17,6 +17,8 @@
  *     l2 adds wd·p to the gradient (Adam), w adds it to the update (AdamW).
  *   sum_rows (x, out, rows, cols)
  *     out[c] = Σ_r x[r·cols + c], accumulated from r = 0 up.
+ *   sum_squares (x, n) → f32
+ *     Σ_i x[i]², accumulated from i = 0 up (tf.sum(tf.square(x)) over all axes).
  */
 
 // ---------------------------------------------------------------------------
@@ -98,6 +100,7 @@ const op = {
 interface Func {
   name: string;
   params: number[];
+  results?: number[];
   locals: number[];
   body: number[];
 }
@@ -233,10 +236,34 @@ function sumRowsFunc(): Func {
 }
 
 // ---------------------------------------------------------------------------
+// Sum of squares
+
+/**
+ * Params: 0 x, 1 n. Locals: 2 i (byte offset), 3 end (i32), 4 acc (f32).
+ * Sequential, like the stock full reduction, so the sum is the stock one.
+ */
+function sumSquaresFunc(): Func {
+  const [X, N, I, END, ACC] = [0, 1, 2, 3, 4];
+  const body = [
+    ...op.get(N), ...op.i32(4), ...op.i32Mul, ...op.set(END),
+    ...op.i32(0), ...op.set(I),
+    ...op.f32Zero, ...op.set(ACC),
+    ...forLoop(I, END, 4, [
+      ...op.get(ACC),
+      ...op.get(X), ...op.get(I), ...op.i32Add, ...op.f32Load,
+      ...op.get(X), ...op.get(I), ...op.i32Add, ...op.f32Load,
+      ...op.f32Mul, ...op.f32Add, ...op.set(ACC),
+    ]),
+    ...op.get(ACC),
+  ];
+  return { name: "sum_squares", params: [T.i32, T.i32], results: [T.f32], locals: [T.i32, T.i32, T.f32], body };
+}
+
+// ---------------------------------------------------------------------------
 // Module
 
 function buildModule(funcs: Func[]): Uint8Array<ArrayBuffer> {
-  const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec([])]);
+  const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec((f.results ?? []).map((t) => [t]))]);
   const imports = vec([[...str("env"), ...str("memory"), 0x02, 0x00, 0x00]]);
   const functions = vec(funcs.map((_, i) => uleb(i)));
   const exports = vec(funcs.map((f, i) => [...str(f.name), 0x00, ...uleb(i)]));
@@ -267,13 +294,14 @@ export interface SimdExports {
   adam_l2(...args: number[]): void;
   adam_w(...args: number[]): void;
   sum_rows(x: number, out: number, rows: number, cols: number): void;
+  sum_squares(x: number, n: number): number;
 }
 
 let cachedBytes: Uint8Array<ArrayBuffer> | null = null;
 
 /** The module's bytes (for tests). */
 export function simdModuleBytes(): Uint8Array<ArrayBuffer> {
-  cachedBytes ??= buildModule([adamFunc("none"), adamFunc("l2"), adamFunc("w"), sumRowsFunc()]);
+  cachedBytes ??= buildModule([adamFunc("none"), adamFunc("l2"), adamFunc("w"), sumRowsFunc(), sumSquaresFunc()]);
   return cachedBytes;
 }
 

@@ -20,6 +20,8 @@
  *   stock one) doing one parameter's whole Adam/AdamW update in one pass
  *   instead of ~15 tensor ops and their intermediates; optimizer.ts uses it
  *   when the current backend has it (see ADAM_UPDATE_KERNEL).
+ * - `VidrecallSumSquares` (SIMD module): Σx² of a gradient for the global
+ *   norm, one pass instead of Square then Sum.
  *
  * The SIMD module (simdModule.ts) shares the backend's WebAssembly.Memory.
  * Where it cannot load, only Tile is replaced.
@@ -32,6 +34,8 @@ import { instantiateSimd, type SimdExports } from "./simdModule.js";
 
 /** Name of the fused Adam kernel (registered for the wasm backend while these kernels are on). */
 export const ADAM_UPDATE_KERNEL = "VidrecallAdamUpdate";
+/** Name of the Σx² kernel (scalar float32 result; the same as tf.sum(tf.square(x))). */
+export const SUM_SQUARES_KERNEL = "VidrecallSumSquares";
 
 /** Attributes of ADAM_UPDATE_KERNEL; every number is used as the float32 scalar the op chain would use. */
 export interface AdamUpdateAttrs {
@@ -288,6 +292,27 @@ function adamKernel(args: KernelArgs): tf.TensorInfo[] {
   return outs;
 }
 
+function sumSquaresKernel(args: KernelArgs): tf.TensorInfo {
+  const { x } = args.inputs;
+  const backend = args.backend;
+  if (!isWasmBackend(backend)) throw new Error(`${SUM_SQUARES_KERNEL} runs on the wasm backend only`);
+  if (x === undefined || x.dtype !== "float32") throw new Error(`${SUM_SQUARES_KERNEL}: x must be a float32 tensor`);
+  const simd = simdFor(backend);
+  if (simd === null) throw new Error(`${SUM_SQUARES_KERNEL}: ${simdReason}`);
+  const n = util.sizeFromShape(x.shape);
+  const value = n === 0 ? 0 : simd.sum_squares(offsetOf(backend, x), n);
+  const out = backend.makeOutput([], "float32");
+  (backend.typedArrayFromHeap(out) as Float32Array)[0] = value;
+  count(stats.calls, SUM_SQUARES_KERNEL);
+  return out;
+}
+
+/** Our own kernels (no stock counterpart), registered only with the SIMD module. */
+const OWN_KERNELS: Array<[string, tf.KernelFunc]> = [
+  [ADAM_UPDATE_KERNEL, adamKernel as tf.KernelFunc],
+  [SUM_SQUARES_KERNEL, sumSquaresKernel as tf.KernelFunc],
+];
+
 // ---------------------------------------------------------------------------
 // Public API
 
@@ -316,14 +341,16 @@ export function enableWasmKernels(): { enabled: boolean; simd: boolean; reason?:
     tf.unregisterKernel(name, "wasm");
     tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc: KERNEL_FUNCS[name], setupFunc: stock.setupFunc, disposeFunc: stock.disposeFunc });
   }
-  if (simd && tf.getKernel(ADAM_UPDATE_KERNEL, "wasm") === undefined) {
-    tf.registerKernel({ kernelName: ADAM_UPDATE_KERNEL, backendName: "wasm", kernelFunc: adamKernel as tf.KernelFunc });
+  if (simd) {
+    for (const [kernelName, kernelFunc] of OWN_KERNELS) {
+      if (tf.getKernel(kernelName, "wasm") === undefined) tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc });
+    }
   }
   enabled = true;
   return { enabled: true, simd, reason: simd ? undefined : simdReason };
 }
 
-/** Restores the stock Tile, Sum and Identity and removes the Adam kernel. No-op when not enabled. */
+/** Restores the stock Tile, Sum and Identity and removes our own kernels. No-op when not enabled. */
 export function disableWasmKernels(): void {
   if (!enabled) return;
   for (const name of REPLACED) {
@@ -332,7 +359,7 @@ export function disableWasmKernels(): void {
     tf.unregisterKernel(name, "wasm");
     tf.registerKernel(stock);
   }
-  if (tf.getKernel(ADAM_UPDATE_KERNEL, "wasm") !== undefined) tf.unregisterKernel(ADAM_UPDATE_KERNEL, "wasm");
+  for (const [kernelName] of OWN_KERNELS) if (tf.getKernel(kernelName, "wasm") !== undefined) tf.unregisterKernel(kernelName, "wasm");
   enabled = false;
 }
 
