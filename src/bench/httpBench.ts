@@ -25,9 +25,11 @@ import autocannon from "autocannon";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { availableParallelism, loadavg } from "node:os";
 import { createInterface } from "node:readline";
 import * as tf from "@tensorflow/tfjs";
 import { buildIndex } from "../../indexer/build.js";
+import { SimilarityIndex } from "../../indexer/search.js";
 import { readCurrent, readManifest } from "../../indexer/versions.js";
 import { VideoStore, type VideoInput } from "../data/store.js";
 import { PAD_TOKEN, UNK_TOKEN } from "../data/tokenize.js";
@@ -78,6 +80,8 @@ export interface HttpBenchResult {
   model: string;
   targets: { similar_rps: number; similar_p99_ms: number; classify_rps: number; classify_p99_ms: number; rss_growth_pct: number };
   meets_targets: boolean;
+  /** What the machine allowed during the run: load average (1 min) at start and end, and the raw index search rate in this process (no HTTP). */
+  context: { cores: number; load_avg_start: number; load_avg_end: number; raw_search_per_s: number };
   notes: string[];
 }
 
@@ -255,9 +259,26 @@ function classifyPayload(rand: () => number): string {
   return JSON.stringify({ rgb: feature(32, 256), audio: feature(32, 128), title, top: 3, tag_threshold: 0.5 });
 }
 
+/** index.similar(k=10) calls per second for `seconds`, in this process: the search cost with no HTTP around it. */
+async function rawSearchRate(indexDir: string, videos: number, seconds: number): Promise<number> {
+  const ix = await SimilarityIndex.open(indexDir);
+  const rand = seededRandom("http-bench-raw", 3);
+  for (let i = 0; i < 200; i++) ix.similar(videoId(Math.floor(rand() * videos)), 10);
+  const start = performance.now();
+  let n = 0;
+  while (performance.now() - start < seconds * 1000) {
+    ix.similar(videoId(Math.floor(rand() * videos)), 10);
+    n++;
+  }
+  return n / ((performance.now() - start) / 1000);
+}
+
 export async function benchHttp(o: HttpBenchOptions): Promise<HttpBenchResult> {
   const log = o.log ?? (() => {});
   const { db, indexDir, modelDir } = await prepareFixture(o);
+  const loadStart = loadavg()[0];
+  const rawSearch = await rawSearchRate(indexDir, o.videos, 3);
+  log(`raw index search in this process: ${rawSearch.toFixed(0)}/s (load average ${loadStart.toFixed(1)} on ${availableParallelism()} cores)`);
   const { child, url } = await startServe(["--db", db, "--model", modelDir, "--index-dir", indexDir, "--host", "127.0.0.1", "--port", "0", "--log-level", "warn"], log);
   try {
     const rand = seededRandom("http-bench-load", 2);
@@ -276,7 +297,7 @@ export async function benchHttp(o: HttpBenchOptions): Promise<HttpBenchResult> {
     const run = (request: autocannon.Request, connections: number, duration: number) =>
       autocannon({ url, connections, duration, pipelining: 1, timeout: 10, requests: [request] });
 
-    const warm = o.warmupS ?? 5;
+    const warm = o.warmupS ?? 10;
     log(`warm-up ${warm} s per endpoint`);
     await run(similarRequest, o.similarConnections, warm);
     await run(classifyRequest, o.classifyConnections, warm);
@@ -298,6 +319,7 @@ export async function benchHttp(o: HttpBenchOptions): Promise<HttpBenchResult> {
       index_version: readCurrent(indexDir)!,
       model: o.model ? modelDir : "demo-small, random initial weights (exported)",
       targets,
+      context: { cores: availableParallelism(), load_avg_start: loadStart, load_avg_end: loadavg()[0], raw_search_per_s: rawSearch },
       meets_targets:
         similar.rps >= targets.similar_rps &&
         similar.p99_ms <= targets.similar_p99_ms &&

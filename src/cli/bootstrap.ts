@@ -69,12 +69,17 @@ export async function bootstrap(o: BootstrapOptions): Promise<BootstrapResult> {
         const resume = existsSync(join(modelDir, LAST_CHECKPOINT));
         o.log(`no model: ${resume ? "resuming" : "training"} the ${o.preset} preset into ${modelDir} (backend: ${backend.description}); this takes a few minutes once`);
         let bar: ReturnType<typeof createProgress> | undefined;
+        // One bar per epoch (validation lines go in between), counting from where it starts.
+        let from = 0;
         const result = await train(store, loadModelConfig(o.preset), modelDir, {
           resume,
           backend: backend.name,
           onProgress: (p) => {
-            bar ??= createProgress("train", p.totalSteps, "steps");
-            bar.update(p.step, { loss: p.loss.toFixed(4) });
+            if (!bar) {
+              from = p.step - 1;
+              bar = createProgress(`train epoch ${p.epoch + 1}`, p.batchesPerEpoch - p.batchInEpoch + 1, "steps");
+            }
+            bar.update(p.step - from, { loss: p.loss.toFixed(4) });
           },
           onEval: (r) => {
             bar?.stop();

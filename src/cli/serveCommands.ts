@@ -122,6 +122,7 @@ export function registerHttpBench(program: Command): void {
     .option("--videos <n>", "indexed videos", parsePositiveInt("--videos"), 100_000)
     .option("--similar-connections <n>", "concurrent connections for /similar", parsePositiveInt("--similar-connections"), 16)
     .option("--classify-connections <n>", "concurrent connections for /classify", parsePositiveInt("--classify-connections"), 32)
+    .option("--warmup <s>", "untimed seconds per endpoint before RSS is first read", parsePositiveInt("--warmup"), 10)
     .option("--work-dir <dir>", "where the fixture (database, synthetic index, model) is made once and reused", ".bench/http")
     .option("--model <dir>", "serve this exported demo-small-shaped model instead of a random-weight demo-small export")
     .action(async (opts) => {
@@ -132,6 +133,7 @@ export function registerHttpBench(program: Command): void {
         classifyConnections: opts.classifyConnections,
         workDir: resolve(opts.workDir as string),
         model: opts.model as string | undefined,
+        warmupS: opts.warmup as number,
         log: (s) => process.stderr.write(s + "\n"),
       });
       const row = (name: string, r: HttpBenchResult["similar"]) => [name, r.rps.toFixed(0), r.p50_ms.toFixed(2), r.p99_ms.toFixed(2), String(r.errors), String(r.requests)];
