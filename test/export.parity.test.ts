@@ -106,6 +106,16 @@ const CASES: Case[] = [
     },
   },
   {
+    name: "video-level gated MLP, mixture-of-experts tag head (3 experts), concat_se, category+tags",
+    config: {
+      input: { features: { rgb: { frames: 1, dim: 10 }, audio: { frames: 1, dim: 4 } }, modalities: ["rgb", "audio"], useTitle: false, normalize: "l2" },
+      encoders: { rgb: { type: "gated_mlp", hidden: 8, gatingReduction: 4 }, audio: { type: "gated_mlp", hidden: 4, gatingReduction: 2 } },
+      fusion: { type: "concat_se", embeddingDim: 6, seReduction: 4 },
+      heads: { mode: "multi", tagHead: { type: "moe", experts: 3 } },
+      training: { seed: 13 },
+    },
+  },
+  {
     name: "title only, textcnn+bilstm, concat_se, category+tags",
     config: {
       input: { features: {}, modalities: [], useTitle: true, titleMaxTokens: 7 },

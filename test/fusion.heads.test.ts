@@ -7,8 +7,10 @@ import { FusionConfig, GateFusion, buildFusion, dropModalities, l2Normalize, par
 import {
   CategoryHead,
   MultiTaskLoss,
+  MoeTagHead,
   MultiTaskLossConfig,
   TagHead,
+  buildTagHead,
   growCategoryHead,
   growTagHead,
   snapshotWeights,
@@ -216,6 +218,47 @@ describe("heads and losses", () => {
       const weighted = head.loss(logits, labels, tf.tensor1d([0, 1])).dataSync()[0];
       assert.ok(Math.abs(weighted - row1) < 1e-5, `weighted ${weighted}`);
       allFinite(head.loss(tf.tensor2d([[-1e4, 1e4]]), tf.tensor2d([[1, 0]])), "extreme logits");
+    });
+  });
+
+  it("MoeTagHead: probabilities by hand, the 1/numTags prior, finite logits and gradients", async () => {
+    await withStore(17, (store) => {
+      const k = 3;
+      const T = 4;
+      const head = new MoeTagHead(store.scope("moe"), 5, { numTags: T, experts: k });
+      const x = tf.randomNormal([6, 5], 0, 1, "float32", 3) as tf.Tensor2D;
+      // Random non-zero weights so every gate and expert matters.
+      head.gate.kernel.assign(tf.randomNormal(head.gate.kernel.shape, 0, 1, "float32", 4));
+      head.gate.bias!.assign(tf.randomNormal(head.gate.bias!.shape, 0, 1, "float32", 5));
+      head.experts.kernel.assign(tf.randomNormal(head.experts.kernel.shape, 0, 1, "float32", 6));
+      head.experts.bias!.assign(tf.randomNormal(head.experts.bias!.shape, 0, 1, "float32", 7));
+      const gate = head.gate.apply(x).arraySync() as number[][];
+      const experts = head.experts.apply(x).arraySync() as number[][];
+      const expected = gate.map((g, b) =>
+        Array.from({ length: T }, (_, t) => {
+          const logits = g.slice(t * (k + 1), (t + 1) * (k + 1));
+          const z = logits.reduce((a, v) => a + Math.exp(v), 0);
+          let p = 0;
+          for (let j = 0; j < k; j++) p += (Math.exp(logits[j]) / z) / (1 + Math.exp(-experts[b][t * k + j]));
+          return p;
+        }),
+      );
+      close(head.probabilities(head.logits(x)).dataSync(), expected.flat(), 1e-5, "mixture probabilities");
+      const zeros = tf.zeros([2, 5]) as tf.Tensor2D;
+      const fresh = new MoeTagHead(store.scope("fresh"), 5, { numTags: 100, experts: 2 });
+      close(fresh.probabilities(fresh.logits(zeros)).dataSync(), new Array(200).fill(0.01), 1e-6, "a fresh head starts at p = 1/numTags");
+      // Saturated gates and experts: logits stay finite, the loss and its gradients too.
+      head.gate.kernel.assign(tf.mul(head.gate.kernel, 1e3));
+      head.experts.kernel.assign(tf.mul(head.experts.kernel, 1e3));
+      allFinite(head.logits(x), "saturated logits");
+      const labels = tf.tensor2d(Array.from({ length: 6 * T }, (_, i) => i % 3 === 0 ? 1 : 0), [6, T]);
+      const { value, grads } = tf.variableGrads(() => head.loss(head.logits(x), labels), [head.gate.kernel, head.experts.kernel, head.gate.bias!, head.experts.bias!]);
+      allFinite(value, "saturated loss");
+      for (const [name, g] of Object.entries(grads)) allFinite(g, `gradient of ${name}`);
+      assert.ok(buildTagHead(store.scope("built_moe"), 5, 4, { type: "moe", experts: 2 }) instanceof MoeTagHead, "moe config builds a MoeTagHead");
+      assert.ok(buildTagHead(store.scope("built_lr"), 5, 4, undefined) instanceof TagHead, "no config builds the logistic head");
+      assert.deepEqual(MultiTaskLossConfig.parse({ tagHead: { type: "moe" } }).tagHead, { type: "moe", experts: 2 }, "experts default to 2");
+      assert.throws(() => MultiTaskLossConfig.parse({ tagHead: { type: "moe", experts: 0 } }), /experts|too small|>=1/i, "0 experts is refused");
     });
   });
 

@@ -112,15 +112,114 @@ export class TagHead {
    * `rowWeights` ([B], 0 for a video without tag annotation; default all 1).
    */
   loss(logits: tf.Tensor2D, labels: tf.Tensor2D, rowWeights?: tf.Tensor1D): tf.Scalar {
+    return tagLoss(logits, labels, rowWeights);
+  }
+}
+
+/** The tag loss of TagHead.loss, shared by every tag head (they all produce logits). */
+export function tagLoss(logits: tf.Tensor2D, labels: tf.Tensor2D, rowWeights?: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const y = tf.cast(labels, "float32");
+    const perTag = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, y)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+    const perRow = tf.sum(perTag, 1); // [B]
+    if (!rowWeights) return tf.mean(perRow) as tf.Scalar;
+    const w = tf.cast(rowWeights, "float32");
+    return tf.div(tf.sum(tf.mul(perRow, w)), tf.maximum(tf.sum(w), 1)) as tf.Scalar;
+  });
+}
+
+export const MoeTagHeadConfig = z.object({
+  numTags: z.number().int().min(1),
+  /** Experts per tag (the YouTube-8M starter's MoeModel: 2–4). */
+  experts: z.number().int().min(1).max(16).default(2),
+});
+export type MoeTagHeadConfig = z.infer<typeof MoeTagHeadConfig>;
+
+/** log σ(x) = min(x, 0) − log(1 + e^(−|x|)), finite for any x. */
+function logSigmoid(x: tf.Tensor): tf.Tensor {
+  return tf.sub(tf.minimum(x, 0), tf.log1p(tf.exp(tf.neg(tf.abs(x)))));
+}
+
+/** log Σ exp(x) over the last axis, m + log Σ exp(x − m). */
+function logSumExpLast(x: tf.Tensor): tf.Tensor {
+  const axis = x.rank - 1;
+  const m = tf.max(x, axis, true);
+  return tf.add(tf.squeeze(m, [axis]), tf.log(tf.sum(tf.exp(tf.sub(x, m)), axis)));
+}
+
+/**
+ * Mixture-of-experts tag head (the YouTube-8M starter code's MoeModel): per
+ * tag t, k logistic experts σ(e_tj) mixed by a softmax gate over k + 1
+ * choices, the last one a "none" expert that always says 0:
+ *   p_t = Σ_{j<k} softmax(g_t)_j · σ(e_tj).
+ * `logits` returns log p − log(1 − p), computed from log-sum-exps of
+ * log-gates and log-sigmoids (1 − p = g_none + Σ g_j·σ(−e_j)), so the same
+ * binary cross-entropy from logits as TagHead applies and stays finite.
+ * Parameters: gate [D, T·(k+1)] and experts [D, T·k], tag-major columns
+ * (tag t's gate logits are columns t·(k+1) … t·(k+1)+k).
+ * The "none" gate bias starts where p_t ≈ 1/numTags, as TagHead's prior.
+ */
+export class MoeTagHead {
+  readonly gate: Dense;
+  readonly experts: Dense;
+  readonly numTags: number;
+  readonly numExperts: number;
+  constructor(
+    scope: ParamScope,
+    readonly inputDim: number,
+    config: z.input<typeof MoeTagHeadConfig>,
+  ) {
+    const c = MoeTagHeadConfig.parse(config);
+    this.numTags = c.numTags;
+    this.numExperts = c.experts;
+    const k = c.experts;
+    this.gate = new Dense(scope.scope("gate"), inputDim, c.numTags * (k + 1));
+    this.experts = new Dense(scope.scope("experts"), inputDim, c.numTags * k);
+    // σ(0) = ½ per expert: p = ½·k·e^0 / (k + e^b) = 1/T ⇔ e^b = k·(T/2 − 1).
+    const noneBias = Math.log(Math.max(k * (Math.max(2, c.numTags) / 2 - 1), 1e-3));
+    const bias = new Float32Array(c.numTags * (k + 1));
+    for (let t = 0; t < c.numTags; t++) bias[t * (k + 1) + k] = noneBias;
+    tf.tidy(() => this.gate.bias!.assign(tf.tensor1d(bias)));
+  }
+
+  /** x [B, D] → logits [B, T] (log-odds of the mixture's probability). */
+  logits(x: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
-      const y = tf.cast(labels, "float32");
-      const perTag = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, y)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
-      const perRow = tf.sum(perTag, 1); // [B]
-      if (!rowWeights) return tf.mean(perRow) as tf.Scalar;
-      const w = tf.cast(rowWeights, "float32");
-      return tf.div(tf.sum(tf.mul(perRow, w)), tf.maximum(tf.sum(w), 1)) as tf.Scalar;
+      const k = this.numExperts;
+      const T = this.numTags;
+      const g = tf.reshape(this.gate.apply(x), [-1, T, k + 1]);
+      const logGate = tf.sub(g, tf.expandDims(logSumExpLast(g), 2)); // log softmax [B, T, k+1]
+      const e = tf.reshape(this.experts.apply(x), [-1, T, k]);
+      const logGateExperts = tf.slice(logGate, [0, 0, 0], [-1, -1, k]);
+      const logGateNone = tf.slice(logGate, [0, 0, k], [-1, -1, 1]);
+      const logP = logSumExpLast(tf.add(logGateExperts, logSigmoid(e)));
+      const logNotP = logSumExpLast(tf.concat([logGateNone, tf.add(logGateExperts, logSigmoid(tf.neg(e)))], 2));
+      return tf.sub(logP, logNotP) as tf.Tensor2D;
     });
   }
+
+  probabilities(logits: tf.Tensor2D): tf.Tensor2D {
+    return tf.sigmoid(logits);
+  }
+
+  loss(logits: tf.Tensor2D, labels: tf.Tensor2D, rowWeights?: tf.Tensor1D): tf.Scalar {
+    return tagLoss(logits, labels, rowWeights);
+  }
+}
+
+/** Which tag head a model has: logistic (one Dense, the default) or a mixture of experts. */
+export const TagHeadTypeConfig = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("logistic") }),
+  z.object({ type: z.literal("moe"), experts: z.number().int().min(1).max(16).default(2) }),
+]);
+export type TagHeadTypeConfig = z.infer<typeof TagHeadTypeConfig>;
+
+export type AnyTagHead = TagHead | MoeTagHead;
+
+/** The tag head `config` asks for (undefined: logistic, as checkpoints written before the choice existed). */
+export function buildTagHead(scope: ParamScope, inputDim: number, numTags: number, config?: TagHeadTypeConfig): AnyTagHead {
+  if (config?.type === "moe") return new MoeTagHead(scope, inputDim, { numTags, experts: config.experts });
+  return new TagHead(scope, inputDim, { numTags });
 }
 
 export const MultiTaskLossConfig = z.object({
@@ -132,6 +231,8 @@ export const MultiTaskLossConfig = z.object({
    * which stops pushing the training loss below b. 0 = off (L ≥ 0).
    */
   flood: z.number().min(0).default(0),
+  /** The tag head: `{type: "logistic"}` (absent = logistic) or `{type: "moe", experts: 2}`. */
+  tagHead: TagHeadTypeConfig.optional(),
 });
 export type MultiTaskLossConfig = z.infer<typeof MultiTaskLossConfig>;
 
@@ -160,7 +261,7 @@ export class MultiTaskLoss {
   constructor(
     config: z.input<typeof MultiTaskLossConfig>,
     readonly categoryHead?: CategoryHead,
-    readonly tagHead?: TagHead,
+    readonly tagHead?: AnyTagHead,
   ) {
     this.config = MultiTaskLossConfig.parse(config);
     if (this.usesCategory && !categoryHead) throw new Error(`loss mode ${this.config.mode} needs a category head`);

@@ -12,7 +12,7 @@ import { TokenEmbedding } from "./encoders/embedding.js";
 import { buildTextEncoder } from "./encoders/text.js";
 import { buildVideoEncoder } from "./encoders/video.js";
 import { buildFusion, l2Normalize, type Fusion } from "./fusion.js";
-import { CategoryHead, MultiTaskLoss, TagHead, type LossParts } from "./heads.js";
+import { buildTagHead, CategoryHead, MultiTaskLoss, type AnyTagHead, type LossParts } from "./heads.js";
 
 export interface ModalityInput {
   values: tf.Tensor3D;
@@ -48,7 +48,7 @@ export class VideoModel {
   readonly titleEncoder?: SequenceEncoder;
   readonly fusion: Fusion;
   readonly categoryHead?: CategoryHead;
-  readonly tagHead?: TagHead;
+  readonly tagHead?: AnyTagHead;
   readonly loss: MultiTaskLoss;
 
   constructor(
@@ -83,7 +83,7 @@ export class VideoModel {
     }
     if (mode !== "category") {
       if (labels.tags.length < 1) throw new Error(`heads.mode "${mode}" needs at least 1 tag, the data has none`);
-      this.tagHead = new TagHead(root.scope("head_tags"), this.fusion.embeddingDim, { numTags: labels.tags.length });
+      this.tagHead = buildTagHead(root.scope("head_tags"), this.fusion.embeddingDim, labels.tags.length, config.heads.tagHead);
     }
     this.loss = new MultiTaskLoss(config.heads, this.categoryHead, this.tagHead);
   }
