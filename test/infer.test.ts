@@ -17,6 +17,9 @@ import { VideoStore } from "../src/data/store.js";
 import { PAD_TOKEN, UNK_TOKEN } from "../src/data/tokenize.js";
 import { prng, tfjsOutputs, type Feeds } from "../src/export/verify.js";
 import type { ModelConfigInput } from "../src/model/config.js";
+import { exportModel } from "../src/export/exportModel.js";
+import { readCheckpoint, writeCheckpoint } from "../src/train/checkpoint.js";
+import { loadTrainedModel } from "../src/train/modelFiles.js";
 import { makeBatch } from "../src/train/batches.js";
 import { InferenceService, ModelChangedError, ServiceClosedError, topScores, type InferenceVideo } from "../src/infer/inferenceService.js";
 import { loadModelBundle, ModelBundleError, readModelMetadata } from "../src/infer/modelBundle.js";
@@ -498,7 +501,7 @@ describe("InferenceService", () => {
       const ids = ["s2", "s0", "s3"];
       const ref = reference(A, store.getExamples(ids));
       const embedder: Embedder = storeEmbedder(svc, store); // what the indexer takes
-      assert.equal(embedder.modelHash, readModelMetadata(A.dir).sha256);
+      assert.equal(embedder.modelHash, readModelMetadata(A.dir).embeddingSha256, "keyed by the embedding hash");
       assert.equal(embedder.dim, 8);
       (await embedder.embed(ids)).forEach((e, i) => assertClose(e, ref[i].embedding, `store video ${ids[i]}`));
       await assert.rejects(embedder.embed(["nope"]), /unknown video id "nope"/);
@@ -510,6 +513,31 @@ describe("InferenceService", () => {
       await svc.close();
       store.close();
     }
+  });
+
+  it("the embedding hash ignores the heads: a head-only change keeps it, a backbone change does not", async () => {
+    const dir = join(root, "heads-only");
+    const base = await exportRandom(join(dir, "base"), TINY, 7, false);
+    base.model.dispose();
+    const ckpt = readCheckpoint(join(base.dir, "best.ckpt"));
+    const edited = (pick: (name: string) => boolean, out: string) => {
+      const tensors = ckpt.tensors.map((t) => (t.kind === "param" && pick(t.name) ? { ...t, values: t.values.map((v) => v + 0.25) } : t));
+      mkdirSync(out, { recursive: true });
+      writeCheckpoint(join(out, "best.ckpt"), ckpt.header, tensors);
+      return out;
+    };
+    const headsDir = edited((n) => n.startsWith("model/head_"), join(dir, "heads"));
+    const backboneDir = edited((n) => !n.startsWith("model/head_"), join(dir, "backbone"));
+    for (const d of [headsDir, backboneDir]) {
+      const loaded = loadTrainedModel(d);
+      await exportModel(loaded, d);
+      loaded.model.dispose();
+    }
+    const [b, h, k] = [base.dir, headsDir, backboneDir].map((d) => readModelMetadata(d));
+    assert.ok(ckpt.tensors.some((t) => t.name.startsWith("model/head_")), "the checkpoint has head parameters");
+    assert.notEqual(h.sha256, b.sha256, "new heads: a different graph");
+    assert.equal(h.embeddingSha256, b.embeddingSha256, "new heads: the same embedding hash");
+    assert.notEqual(k.embeddingSha256, b.embeddingSha256, "a new backbone: a different embedding hash");
   });
 
   it("close() rejects pending calls (or drains them) and leaves no worker threads", async () => {

@@ -19,6 +19,7 @@ import { join, relative, resolve } from "node:path";
 import type { LabelSpaces, ModelConfig } from "../model/config.js";
 import { TITLE_INPUT, type VideoModel } from "../model/model.js";
 import { ONNX_IR_VERSION, ONNX_OPSET } from "../train/accel/onnxSchema.js";
+import { backboneHash } from "../train/fusedFeatures.js";
 import type { LoadedModel } from "../train/modelFiles.js";
 import { exportEmbedding } from "./blocks/embedding.js";
 import { exportCategoryHead, exportL2Normalize, exportL2NormalizeFrames, exportTagHead } from "./blocks/heads.js";
@@ -142,6 +143,12 @@ export function buildOnnxModel(model: VideoModel): OnnxBuild {
 export interface ExportMetadata {
   format: typeof METADATA_FORMAT;
   onnx: { file: string; sha256: string; bytes: number; opset: number; irVersion: number };
+  /**
+   * Identity of the embedding output: sha256 of the weights and config below
+   * the heads. Two exports with the same value embed every video identically
+   * (a heads retrain keeps it), so they share stored embeddings and indexes.
+   */
+  embedding: { sha256: string };
   source: { checkpoint: string; createdAt: string; step: number; metrics?: Record<string, number> };
   config: ModelConfig;
   labels: LabelSpaces;
@@ -175,6 +182,7 @@ export function exportMetadata(loaded: LoadedModel, build: OnnxBuild, outDir: st
       opset: ONNX_OPSET,
       irVersion: ONNX_IR_VERSION,
     },
+    embedding: { sha256: backboneHash(loaded.checkpoint) },
     source: {
       // Relative to this file's directory, so a model directory can move as a whole.
       checkpoint: relative(resolve(outDir), resolve(loaded.file)),

@@ -325,6 +325,11 @@ export class InferenceService {
     return this.current.meta.sha256;
   }
 
+  /** The served model's embedding identity (model.json `embedding.sha256`): equal for models that embed identically. */
+  get embeddingHash(): string {
+    return this.current.meta.embeddingSha256;
+  }
+
   get embeddingDim(): number {
     return this.current.meta.embeddingDim;
   }

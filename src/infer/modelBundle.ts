@@ -45,6 +45,8 @@ const MetadataSchema = z.object({
     opset: z.number().int(),
     irVersion: z.number().int(),
   }),
+  // Absent in exports older than the field: the graph's own hash stands in (safe: such a model shares nothing).
+  embedding: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/, "not a lower-case hex sha256") }).optional(),
   source: z.object({ checkpoint: z.string(), createdAt: z.string(), step: z.number(), metrics: z.record(z.string(), z.number()).optional() }),
   config: z.unknown(),
   labels: z.object({ categories: z.array(z.string()), tags: z.array(z.string()) }),
@@ -66,6 +68,12 @@ export interface ModelMetadata {
   vocabulary?: TokenVocabulary;
   /** sha256 of model.onnx as model.json records it: the model's identity. */
   sha256: string;
+  /**
+   * Identity of the embedding output (sha256 of the backbone below the heads):
+   * what stored embeddings and index versions are keyed by, so a heads-only
+   * retrain keeps them.
+   */
+  embeddingSha256: string;
   onnxBytes: number;
   embeddingDim: number;
   /** Width of category_probs (0 without a category head). */
@@ -149,6 +157,7 @@ export function readModelMetadata(dir: string): ModelMetadata {
     labels: m.labels,
     vocabulary,
     sha256: m.onnx.sha256,
+    embeddingSha256: m.embedding?.sha256 ?? m.onnx.sha256,
     onnxBytes: m.onnx.bytes,
     embeddingDim,
     numCategories,
