@@ -67,6 +67,11 @@ export const TrainingConfig = z.object({
    * data. 0 = off; typical 0.99–0.999.
    */
   emaDecay: z.number().min(0).lt(1).default(0),
+  /**
+   * Mixup α (src/model/mixup.ts): each batch is mixed with a shuffled copy of
+   * itself with λ ~ Beta(α, α), inputs and losses alike. 0 = off; typical 0.1–0.4.
+   */
+  mixup: z.number().min(0).default(0),
 });
 export type TrainingConfig = z.infer<typeof TrainingConfig>;
 

@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../train/batches.js";
+import { mixRows, unionRows, type MixPlan } from "./mixup.js";
 import type { LabelSpaces, ModelConfig } from "./config.js";
 import { ParamStore, type ForwardContext, type SequenceEncoder } from "./core.js";
 import { TokenEmbedding } from "./encoders/embedding.js";
@@ -104,25 +105,40 @@ export class VideoModel {
    * input name); `titleEmbeddings` lets a caller pass embeddings it already
    * looked up (so it can differentiate with respect to them).
    */
-  forward(inputs: ModelInputs, ctx: ForwardContext, perturb: Record<string, tf.Tensor> = {}, titleEmbeddings?: tf.Tensor3D): ModelOutputs {
+  forward(inputs: ModelInputs, ctx: ForwardContext, perturb: Record<string, tf.Tensor> = {}, titleEmbeddings?: tf.Tensor3D, mix?: MixPlan): ModelOutputs {
     return tf.tidy(() => {
       const vectors: tf.Tensor2D[] = [];
       const present: tf.Tensor1D[] = [];
       for (const [m, enc] of this.encoders) {
         const input = inputs.modalities[m];
         if (!input) throw new Error(`missing input for modality "${m}"`);
-        // Perturbations are masked to real frames: padding stays padding.
         let x: tf.Tensor3D = this.config.input.normalize === "l2" ? l2NormalizeFrames(input.values) : input.values;
-        if (perturb[m]) x = tf.add(x, tf.mul(perturb[m], tf.expandDims(input.mask, 2)));
-        vectors.push(enc.apply(x, input.mask, ctx));
-        present.push(input.present);
+        let mask = input.mask;
+        let flags = input.present;
+        if (mix) {
+          // Mixup (training): padding zeroed first (it may hold anything), then the union of the masks.
+          x = mixRows(tf.where(tf.greater(tf.expandDims(mask, 2), 0), x, 0) as tf.Tensor3D, mix);
+          mask = unionRows(mask, mix);
+          flags = unionRows(tf.cast(flags, "float32") as tf.Tensor1D, mix);
+        }
+        // Perturbations are masked to real frames: padding stays padding.
+        if (perturb[m]) x = tf.add(x, tf.mul(perturb[m], tf.expandDims(mask, 2)));
+        vectors.push(enc.apply(x, mask, ctx));
+        present.push(flags);
       }
       if (this.titleEncoder) {
         if (!inputs.title) throw new Error("missing title input");
         let e = titleEmbeddings ?? this.embedTitle(inputs.title.ids);
-        if (perturb[TITLE_INPUT]) e = tf.add(e, tf.mul(perturb[TITLE_INPUT], tf.expandDims(inputs.title.mask, 2))) as tf.Tensor3D;
-        vectors.push(this.titleEncoder.apply(e, inputs.title.mask, ctx));
-        present.push(inputs.title.present);
+        let mask = inputs.title.mask;
+        let flags = inputs.title.present;
+        if (mix) {
+          e = mixRows(tf.mul(e, tf.expandDims(mask, 2)) as tf.Tensor3D, mix);
+          mask = unionRows(mask, mix);
+          flags = unionRows(tf.cast(flags, "float32") as tf.Tensor1D, mix);
+        }
+        if (perturb[TITLE_INPUT]) e = tf.add(e, tf.mul(perturb[TITLE_INPUT], tf.expandDims(mask, 2))) as tf.Tensor3D;
+        vectors.push(this.titleEncoder.apply(e, mask, ctx));
+        present.push(flags);
       }
       const fused = this.fusion.apply(vectors, present, ctx);
       return {

@@ -11,7 +11,8 @@ import type { VideoStore } from "../data/store.js";
 import { TokenVocabulary } from "../data/tokenize.js";
 import { hashString, applyStatUpdates, trainingContext } from "../model/core.js";
 import type { LabelSpaces, ModelConfig } from "../model/config.js";
-import { batchToInputs, batchToLabels, disposeInputs, TITLE_INPUT, VideoModel, type ModelInputs, type ModelLabels } from "../model/model.js";
+import { planMix, permuteRows } from "../model/mixup.js";
+import { batchToInputs, batchToLabels, disposeInputs, TITLE_INPUT, VideoModel, type ModelInputs, type ModelLabels, type ModelOutputs } from "../model/model.js";
 import { BatchStream } from "./batches.js";
 import { readCheckpoint, writeCheckpoint, type CheckpointTensor, type TrainingPosition } from "./checkpoint.js";
 import { evaluateModel, type EvalMetrics } from "./evaluate.js";
@@ -171,6 +172,16 @@ export function trainStep(model: VideoModel, optimizer: AdamOptimizer, inputs: M
   const varToParam = new Map(trainable.map(([name, p]) => [p.variable.name, name]));
   const vars = trainable.map(([, p]) => p.variable);
   const ctx = trainingContext(stepSeed, true);
+  const mixup = model.config.training.mixup;
+  const mix = mixup > 0 ? planMix(mixup, labels.category.shape[0], stepSeed) : undefined;
+  const lossOf = (out: ModelOutputs): tf.Scalar => {
+    if (!mix) return model.computeLoss(out, labels).total;
+    // λ·L(y) + (1 − λ)·L(y[π]): the loss of the mixed targets (both terms are linear in the targets).
+    const shuffled = { category: permuteRows(labels.category, mix), tags: permuteRows(labels.tags, mix) };
+    const a = model.computeLoss(out, labels).total;
+    const b = model.computeLoss(out, shuffled).total;
+    return tf.add(tf.mul(a, mix.lambda), tf.mul(b, 1 - mix.lambda)) as tf.Scalar;
+  };
 
   // Zero "probes" added to each perturbable input: their gradient is the gradient w.r.t. that input.
   const probes = new Map<string, tf.Variable>();
@@ -187,8 +198,8 @@ export function trainStep(model: VideoModel, optimizer: AdamOptimizer, inputs: M
   let lossValue = 0;
   try {
     const clean = tf.variableGrads(() => {
-      const out = model.forward(inputs, ctx, Object.fromEntries(probes));
-      return model.computeLoss(out, labels).total;
+      const out = model.forward(inputs, ctx, Object.fromEntries(probes), undefined, mix);
+      return lossOf(out);
     }, [...vars, ...probes.values()]);
     lossValue = clean.value.dataSync()[0];
     clean.value.dispose();
@@ -206,8 +217,8 @@ export function trainStep(model: VideoModel, optimizer: AdamOptimizer, inputs: M
       }
       const advCtx = trainingContext(stepSeed, false);
       const advResult = tf.variableGrads(() => {
-        const out = model.forward(inputs, advCtx, perturb);
-        return tf.mul(model.computeLoss(out, labels).total, adv.weight) as tf.Scalar;
+        const out = model.forward(inputs, advCtx, perturb, undefined, mix);
+        return tf.mul(lossOf(out), adv.weight) as tf.Scalar;
       }, vars);
       lossValue += advResult.value.dataSync()[0];
       advResult.value.dispose();
