@@ -33,14 +33,17 @@ export interface Predictions {
 export function predictBatch(model: VideoModel, batch: Batch): Predictions {
   const inputs = batchToInputs(batch, model);
   try {
-    return tf.tidy(() => {
+    let result: Predictions | undefined;
+    // The arrays are not returned from the scope: tf.tidy walks a returned container, a typed array index by index.
+    tf.tidy(() => {
       const out = model.forward(inputs, inferenceContext());
-      return {
+      result = {
         categoryProbs: out.categoryLogits ? (tf.softmax(out.categoryLogits, 1).dataSync() as Float32Array) : undefined,
         tagProbs: out.tagLogits ? (tf.sigmoid(out.tagLogits).dataSync() as Float32Array) : undefined,
         embedding: out.embedding.dataSync() as Float32Array,
       };
     });
+    return result!;
   } finally {
     disposeInputs(inputs);
   }

@@ -183,7 +183,11 @@ export async function fusedFeatures(
       for (const batch of stream.epoch(0)) {
         const inputs = batchToInputs(batch, model);
         try {
-          const fused = tf.tidy(() => model.forward(inputs, inferenceContext()).fused.dataSync() as Float32Array);
+          // Read inside the scope, returned outside it: tf.tidy walks whatever it returns, index by index for a typed array.
+          let fused: Float32Array = new Float32Array(0);
+          tf.tidy(() => {
+            fused = model.forward(inputs, inferenceContext()).fused.dataSync() as Float32Array;
+          });
           batch.ids.forEach((id, b) => values.set(fused.subarray(b * dim, (b + 1) * dim), row.get(id)! * dim));
         } finally {
           disposeInputs(inputs);

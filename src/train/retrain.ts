@@ -161,10 +161,13 @@ function targetsOf(store: VideoStore, ids: readonly string[]) {
 
 /** Head probabilities of `model` on fused features (no backbone pass). */
 function headProbs(model: VideoModel, x: tf.Tensor2D): { tags?: Float32Array; category?: Float32Array } {
-  return tf.tidy(() => ({
-    tags: model.tagHead ? (tf.sigmoid(model.tagHead.logits(x)).dataSync() as Float32Array) : undefined,
-    category: model.categoryHead ? (tf.softmax(model.categoryHead.logits(x), 1).dataSync() as Float32Array) : undefined,
-  }));
+  const out: { tags?: Float32Array; category?: Float32Array } = {};
+  // Nothing returned from the scope: tf.tidy walks a returned typed array index by index (seconds per batch).
+  tf.tidy(() => {
+    if (model.tagHead) out.tags = tf.sigmoid(model.tagHead.logits(x)).dataSync() as Float32Array;
+    if (model.categoryHead) out.category = tf.softmax(model.categoryHead.logits(x), 1).dataSync() as Float32Array;
+  });
+  return out;
 }
 
 /** Both models on the holdout's cached fused features (heads retrain). */
