@@ -18,7 +18,8 @@
  *    before and after, the retrain's wall time, and whether the gate promoted.
  *
  * The before model (step 3) is kept in the work directory and reused by later
- * runs with the same held-out tags; steps 4–5 run every time (the imported
+ * runs with the same held-out tags (resumed first if its training was stopped
+ * part-way); steps 4–5 run every time (the imported
  * labels are deleted again first, so each run starts from the same store,
  * and the before model's fused-feature cache is removed, so the retrain time
  * includes computing them).
@@ -32,7 +33,8 @@ import { promoteModel } from "../registry/promotion.js";
 import { FUSED_CACHE_FILE } from "../train/fusedFeatures.js";
 import { retrain } from "../train/retrain.js";
 import { loadModelConfig } from "../train/modelFiles.js";
-import { BEST_CHECKPOINT, storeLabelSpaces, train } from "../train/trainer.js";
+import { readCheckpoint } from "../train/checkpoint.js";
+import { BEST_CHECKPOINT, LAST_CHECKPOINT, storeLabelSpaces, train } from "../train/trainer.js";
 import { writeFileAtomic } from "../util/files.js";
 import { ensureStore } from "./qualityBench.js";
 
@@ -118,11 +120,15 @@ export async function ensureBeforeModel(store: VideoStore, workDir: string, opti
     const c = loadModelConfig("video-level");
     return options.epochs ? { ...c, training: { ...c.training, epochs: options.epochs } } : c;
   })();
-  if (!existsSync(join(dir, BEST_CHECKPOINT))) {
-    rmSync(dir, { recursive: true, force: true });
-    options.log(`training the before model (video-level preset, without the held-out tags) in ${dir}…`);
+  // A run that was stopped part-way (its last.ckpt not finished) is resumed, not used as it stands.
+  const lastPath = join(dir, LAST_CHECKPOINT);
+  const unfinished = existsSync(lastPath) && !readCheckpoint(lastPath).header.position.finished;
+  if (!existsSync(join(dir, BEST_CHECKPOINT)) || unfinished) {
+    if (!unfinished) rmSync(dir, { recursive: true, force: true });
+    options.log(`${unfinished ? "resuming" : "training"} the before model (video-level preset, without the held-out tags) in ${dir}…`);
     const started = performance.now();
     const r = await train(store, config, dir, {
+      resume: unfinished,
       labels: storeLabelSpaces(store),
       backend: options.backend,
       log: options.log,
@@ -132,6 +138,10 @@ export async function ensureBeforeModel(store: VideoStore, workDir: string, opti
     validation = r.best.metrics ? { validation: r.best.metrics } : null;
   }
   if (!registry.get(BEFORE_MODEL_ID)) {
+    if (!validation) {
+      const m = readCheckpoint(join(dir, BEST_CHECKPOINT)).header.metrics;
+      validation = m ? { validation: m } : null;
+    }
     registry.register({
       id: BEFORE_MODEL_ID,
       dir,

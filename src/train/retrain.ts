@@ -240,7 +240,7 @@ export async function retrain(store: VideoStore, options: RetrainOptions): Promi
   const trainIds = store.videoIds("train");
   const holdIds = store.videoIds("validate");
   if (holdIds.length === 0) throw new Error("the store's validate split (the holdout) is empty");
-  log(`parent "${parentRec.id}" (${parentRec.dir}); ${growth.newTags.length} new tags, ${growth.newCategories.length} new categories; ${trainIds.length} training videos, ${holdIds.length} holdout videos`);
+  log(`parent "${parentRec.id}" (${parentRec.dir}); ${growth.newTags.length} new tags, ${growth.newCategories.length} new categories; ${trainIds.length} training videos, ${holdIds.length} holdout videos; tfjs backend ${tf.getBackend()}`);
   progress({ stage: "load", done: 1, total: 1 });
 
   let features_s = 0;
@@ -343,7 +343,7 @@ export async function retrain(store: VideoStore, options: RetrainOptions): Promi
     mode: options.mode,
     config: parentConfig,
     snapshot: snapshotOf(store),
-    metrics: { holdout: metrics.candidate, parent_holdout: metrics.parent, gate, retrain_s: total_s },
+    metrics: { holdout: metrics.candidate, parent_holdout: metrics.parent, gate, retrain_s: total_s, timings: { features_s, train_s, evaluate_s }, backend: options.backend ?? tf.getBackend() },
     embeddingHash,
     reason: gate.passed ? null : `gate: ${gate.reasons.join("; ")}`,
   });
