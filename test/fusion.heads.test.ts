@@ -15,6 +15,8 @@ import {
   growTagHead,
   snapshotWeights,
 } from "../src/model/heads.js";
+import { parseModelConfig } from "../src/model/config.js";
+import { VideoModel } from "../src/model/model.js";
 import { allFinite, close } from "./helpers/tensors.js";
 
 /** Runs fn with a fresh store and always disposes it: tfjs variable names are engine-global. */
@@ -260,6 +262,31 @@ describe("heads and losses", () => {
       assert.deepEqual(MultiTaskLossConfig.parse({ tagHead: { type: "moe" } }).tagHead, { type: "moe", experts: 2 }, "experts default to 2");
       assert.throws(() => MultiTaskLossConfig.parse({ tagHead: { type: "moe", experts: 0 } }), /experts|too small|>=1/i, "0 experts is refused");
     });
+  });
+
+  it("heads.dropout drops the heads' input in training only, never the embedding", () => {
+    const config = (dropout?: number) =>
+      parseModelConfig({
+        input: { features: { rgb: { frames: 1, dim: 6 } }, modalities: ["rgb"], useTitle: false },
+        encoders: { rgb: { type: "gated_mlp", hidden: 8, dropout: 0 } },
+        fusion: { type: "concat_se", embeddingDim: 16, dropout: 0 },
+        heads: { mode: "multi", ...(dropout === undefined ? {} : { dropout }) },
+      });
+    const labels = { categories: ["a", "b"], tags: ["x", "y", "z"] };
+    const plain = new VideoModel(config(), labels, 2);
+    try {
+      const dropped = new VideoModel(config(0.5), labels, 2, plain.params);
+      const inputs = { modalities: { rgb: { values: tf.randomNormal([5, 1, 6], 0, 1, "float32", 2) as tf.Tensor3D, mask: tf.ones([5, 1]) as tf.Tensor2D, present: tf.ones([5]) as tf.Tensor1D } } };
+      const a = plain.forward(inputs, trainingContext(3, false));
+      const b = dropped.forward(inputs, trainingContext(3, false));
+      close(b.embedding.dataSync(), a.embedding.dataSync(), 1e-6, "embedding untouched by head dropout");
+      assert.ok(b.tagLogits!.dataSync().some((v, i) => Math.abs(v - a.tagLogits!.dataSync()[i]) > 1e-4), "training: the tag logits see a dropped input");
+      const c = dropped.forward(inputs, inferenceContext());
+      close(c.tagLogits!.dataSync(), plain.forward(inputs, inferenceContext()).tagLogits!.dataSync(), 1e-6, "inference: no dropout");
+      assert.throws(() => parseModelConfig({ ...config(), heads: { dropout: 1 } }), /dropout|less than/i, "rate 1 is refused");
+    } finally {
+      plain.dispose();
+    }
   });
 
   it("MultiTaskLoss: modes, weights and flooding", async () => {

@@ -233,6 +233,12 @@ export const MultiTaskLossConfig = z.object({
   flood: z.number().min(0).default(0),
   /** The tag head: `{type: "logistic"}` (absent = logistic) or `{type: "moe", experts: 2}`. */
   tagHead: TagHeadTypeConfig.optional(),
+  /**
+   * Dropout on the fused vector where the heads read it (training only; the
+   * embedding output is never dropped). Regularises the heads, the largest
+   * layers with thousands of tags. Absent = 0.
+   */
+  dropout: z.number().min(0).lt(1).optional(),
 });
 export type MultiTaskLossConfig = z.infer<typeof MultiTaskLossConfig>;
 

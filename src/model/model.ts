@@ -13,6 +13,7 @@ import { TokenEmbedding } from "./encoders/embedding.js";
 import { buildTextEncoder } from "./encoders/text.js";
 import { buildVideoEncoder } from "./encoders/video.js";
 import { buildFusion, l2Normalize, type Fusion } from "./fusion.js";
+import { dropout } from "./layers.js";
 import { buildTagHead, CategoryHead, MultiTaskLoss, type AnyTagHead, type LossParts } from "./heads.js";
 
 export interface ModalityInput {
@@ -141,11 +142,12 @@ export class VideoModel {
         present.push(flags);
       }
       const fused = this.fusion.apply(vectors, present, ctx);
+      const headInput = dropout(fused, this.config.heads.dropout ?? 0, ctx);
       return {
         fused,
         embedding: l2Normalize(fused),
-        categoryLogits: this.categoryHead?.logits(fused),
-        tagLogits: this.tagHead?.logits(fused),
+        categoryLogits: this.categoryHead?.logits(headInput),
+        tagLogits: this.tagHead?.logits(headInput),
       };
     });
   }
