@@ -25,8 +25,12 @@ function features(batch: Batch, modalities: string[]): tf.Tensor2D {
 function evaluate(w: tf.Variable, b: tf.Variable, stream: BatchStream, modalities: string[], numTags: number) {
   const metrics = createTagMetrics(numTags);
   for (const batch of stream.epoch(0)) {
-    const scores = tf.tidy(() => tf.sigmoid(tf.add(tf.matMul(features(batch, modalities), w), b)).dataSync() as Float32Array);
-    metrics.update(scores, batch.tags);
+    // Read inside tidy, use outside it: a typed array returned from tidy is walked element by element.
+    let scores: Float32Array | undefined;
+    tf.tidy(() => {
+      scores = tf.sigmoid(tf.add(tf.matMul(features(batch, modalities), w), b)).dataSync() as Float32Array;
+    });
+    metrics.update(scores!, batch.tags);
   }
   return metrics.compute();
 }
