@@ -220,7 +220,7 @@ function targetKey(t: ModelTarget): string {
 export function resolveTarget(registry: ModelRegistry, modelDir: string | undefined): ModelTarget {
   const active = registry.active();
   if (active) return { id: active.id, dir: resolve(active.dir), hash: active.modelHash };
-  if (!modelDir) throw new Error("no model to serve: the registry has no active model and no --model directory was given");
+  if (!modelDir) throw new Error("no model to serve: the registry has no active model and no --model directory was given (give --model DIR, promote one with `vidrecall models promote`, or run `npm start` / `vidrecall serve --bootstrap` for the demo)");
   return { id: null, dir: resolve(modelDir), hash: null };
 }
 
