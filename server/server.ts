@@ -45,6 +45,8 @@ export interface ServerOptions {
   logger?: Logger;
   logLevel?: string;
   inference?: InferenceServiceOptions;
+  /** Search threads (default 2), each holding a copy of the index. */
+  searchThreads?: number;
   /** argv prefix of the CLI run for jobs (default: this CLI). */
   cliCommand?: string[];
 }
@@ -69,7 +71,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const metrics = createMetrics({ runtime: () => runtime, jobs: () => jobs });
   try {
     const registry = new ModelRegistry(store);
-    runtime = await ServingRuntime.start({ store, registry, modelDir: options.model, indexDir: resolve(options.indexDir), inference: options.inference, logger });
+    runtime = await ServingRuntime.start({ store, registry, modelDir: options.model, indexDir: resolve(options.indexDir), inference: options.inference, searchThreads: options.searchThreads, logger });
     const rt = runtime;
     const command = options.cliCommand ?? cliCommand();
     const indexLock = new AsyncLock();

@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { matrixToJson } from "../src/data/jsonl.js";
+import { readModelMetadata } from "../src/infer/modelBundle.js";
 import { startServer, type RunningServer } from "../server/server.js";
 import { makeDemoStore, registerModel, trainTiny } from "./helpers/serverFixture.js";
 import { tempDir } from "./helpers/tmp.js";
@@ -21,6 +22,7 @@ const indexDir = join(dir, "index");
 let server: RunningServer;
 let url: string;
 let hashA: string;
+let embeddingA: string;
 let modelB: string;
 
 interface Json {
@@ -80,6 +82,7 @@ before(async () => {
   const modelA = await trainTiny(db, join(dir, "model-a"), 7);
   modelB = await trainTiny(db, join(dir, "model-b"), 11);
   hashA = registerModel(db, "tiny-a", modelA, true);
+  embeddingA = readModelMetadata(modelA).embeddingSha256;
   registerModel(db, "tiny-b", modelB, false);
   server = await startServer({
     db,
@@ -158,7 +161,7 @@ describe("HTTP service", () => {
     assert.ok(job.progress, "progress lines were parsed");
     const result = job.result as Json;
     assert.equal(result.count, 160, "every video indexed");
-    assert.equal(result.modelHash, hashA, "embedded with the served model");
+    assert.equal(result.modelHash, embeddingA, "embedded with the served model (the index is keyed by its embedding hash)");
     // Succeeded means live: the index is loaded by the time the job says so.
     const r = await call("GET", "/readyz");
     assert.equal(r.status, 200, `ready: ${JSON.stringify(r.json)}`);

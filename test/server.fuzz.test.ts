@@ -43,7 +43,7 @@ before(async () => {
   await service.close();
   goodId = store.videoIds()[0];
   store.close();
-  server = await startServer({ db, model, indexDir: join(dir, "index"), host: "127.0.0.1", port: 0, adminKey: KEY, bodyLimit: "64kb", logLevel: "silent", inference: { workers: 1, intraOpThreads: 1 } });
+  server = await startServer({ db, model, indexDir: join(dir, "index"), host: "127.0.0.1", port: 0, adminKey: KEY, bodyLimit: "64kb", logLevel: "silent", inference: { workers: 1, intraOpThreads: 1 }, searchThreads: 1 });
 });
 
 after(async () => {

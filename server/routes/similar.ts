@@ -5,10 +5,10 @@ import { parsePart } from "../validate.js";
 
 export function similarRoutes(ctx: AppContext): Router {
   const r = Router();
-  r.get("/similar/:id", (req, res) => {
+  r.get("/similar/:id", async (req, res) => {
     const { id } = parsePart(IdParams, req.params, "params");
     const q = parsePart(SimilarQuery, req.query, "query");
-    res.json(ctx.similar.similar(id, q));
+    res.json(await ctx.similar.similar(id, q));
   });
   return r;
 }

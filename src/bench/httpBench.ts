@@ -7,7 +7,7 @@
  *     (metadata only: /similar reads titles and labels, never features);
  *   - an index of `videos` synthetic 256-d clustered unit vectors (the
  *     `bench ann` generator; clusters = categories), stamped with the model's
- *     hash as a reindex would;
+ *     embedding hash as a reindex would;
  *   - the model: the demo-small preset (what `npm start` serves) with random
  *     initial weights, exported to ONNX, unless --model names one. Inference
  *     cost does not depend on the weights' values.
@@ -149,7 +149,7 @@ async function prepareFixture(o: HttpBenchOptions): Promise<{ db: string; indexD
   const current = existsSync(indexDir) ? readCurrent(indexDir) : null;
   const manifest = current ? readManifest(indexDir, current) : null;
   const store = existsSync(db) ? VideoStore.open(db) : undefined;
-  const fresh = store?.countVideos() === o.videos && manifest?.count === o.videos && manifest.modelHash === meta.sha256 && manifest.dim === meta.embeddingDim;
+  const fresh = store?.countVideos() === o.videos && manifest?.count === o.videos && manifest.modelHash === meta.embeddingSha256 && manifest.dim === meta.embeddingDim;
   store?.close();
   if (fresh) return { db, indexDir, modelDir };
 
@@ -182,7 +182,7 @@ async function prepareFixture(o: HttpBenchOptions): Promise<{ db: string; indexD
   const entries = (function* () {
     for (let i = 0; i < o.videos; i++) yield { id: videoId(i), vector: vectors.subarray(i * dim, (i + 1) * dim) };
   })();
-  await buildIndex(entries, { root: indexDir, modelHash: meta.sha256, dim, expectedCount: o.videos });
+  await buildIndex(entries, { root: indexDir, modelHash: meta.embeddingSha256, dim, expectedCount: o.videos });
   return { db, indexDir, modelDir };
 }
 

@@ -38,6 +38,7 @@ export interface ServeCommandOptions {
   shutdownTimeout: number;
   logLevel: string;
   workers?: number;
+  searchThreads: number;
   bootstrap?: boolean;
   demoVideos: number;
   bootstrapModelDir: string;
@@ -57,6 +58,7 @@ export function registerServeCommands(program: Command): void {
     .option("--shutdown-timeout <ms>", "how long requests in flight may take to finish at shutdown", parsePositiveInt("--shutdown-timeout"), 10_000)
     .addOption(new Option("--log-level <level>", "pino log level").env("VIDRECALL_LOG_LEVEL").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"))
     .option("--workers <n>", "inference session workers (default: 1 up to 4 cores, else 2)", parsePositiveInt("--workers"))
+    .option("--search-threads <n>", "similar-video search threads, each with a copy of the index in memory", parsePositiveInt("--search-threads"), 2)
     .option("--bootstrap", "the embedded default: make whatever is missing first (demo data, the demo-small model, the index)")
     .option("--demo-videos <n>", "with --bootstrap: demo videos to generate into an empty database", parsePositiveInt("--demo-videos"), 5000)
     .option("--bootstrap-model-dir <dir>", "with --bootstrap: where the demo model is trained", DEFAULT_BOOTSTRAP_MODEL_DIR)
@@ -81,6 +83,7 @@ export function registerServeCommands(program: Command): void {
         shutdownTimeoutMs: opts.shutdownTimeout,
         logLevel: opts.logLevel,
         inference: opts.workers ? { workers: opts.workers } : undefined,
+        searchThreads: opts.searchThreads,
       });
       let stopping = false;
       const stop = (signal: string) => {

@@ -9,17 +9,20 @@
  * the old one and swapped in by the inference service (calls in flight finish
  * on the old model), a moved index CURRENT is loaded into a new object and
  * swapped by SimilarityIndex.reload (searches in flight finish on the old
- * graph). Nothing here builds an index: that is native, synchronous work done
+ * graph; see SearchPool). Nothing here builds an index: that is native, synchronous work done
  * by a child process (see jobService / indexUpdater).
  */
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { readCurrent } from "../../indexer/versions.js";
-import { SimilarityIndex } from "../../indexer/search.js";
 import type { VideoStore } from "../data/store.js";
 import { InferenceService, type InferenceServiceOptions } from "../infer/inferenceService.js";
 import { readModelMetadata } from "../infer/modelBundle.js";
 import type { ModelRegistry } from "../registry/modelRegistry.js";
+import { SearchPool } from "./searchPool.js";
+
+/** Two search threads: the searches of a 2-core machine's both cores, at one graph copy each. */
+export const DEFAULT_SEARCH_THREADS = 2;
 
 export interface RuntimeOptions {
   store: VideoStore;
@@ -28,6 +31,8 @@ export interface RuntimeOptions {
   modelDir?: string;
   indexDir: string;
   inference?: InferenceServiceOptions;
+  /** Search threads, each with its own copy of the index (default 2). */
+  searchThreads?: number;
   logger: Logger;
 }
 
@@ -47,7 +52,7 @@ export interface RefreshResult {
 
 export class ServingRuntime {
   readonly tombstones = new Set<string>();
-  private indexRef: SimilarityIndex | undefined;
+  private indexRef: SearchPool | undefined;
   private target: ModelTarget;
   /** A target that failed to load: not retried until the registry names another. */
   private failedTarget: string | undefined;
@@ -92,7 +97,7 @@ export class ServingRuntime {
   }
 
   /** The loaded index, or undefined while none has been built. */
-  get index(): SimilarityIndex | undefined {
+  get index(): SearchPool | undefined {
     return this.indexRef;
   }
 
@@ -192,10 +197,10 @@ export class ServingRuntime {
     const categoryOf = this.options.store.videoCategories();
     let result: RefreshResult["index"];
     if (!this.indexRef) {
-      this.indexRef = await SimilarityIndex.open(root, { categoryOf });
+      this.indexRef = await SearchPool.open(root, categoryOf, this.options.searchThreads ?? DEFAULT_SEARCH_THREADS);
       result = "loaded";
     } else {
-      await this.indexRef.reload({ categoryOf });
+      await this.indexRef.load(categoryOf);
       result = "reloaded";
     }
     // Deleted videos the loaded version no longer holds need no tombstone.
@@ -208,7 +213,7 @@ export class ServingRuntime {
   async close(): Promise<void> {
     this.closed = true;
     await this.refreshing?.catch(() => undefined);
-    await this.service.close({ drain: true });
+    await Promise.all([this.service.close({ drain: true }), this.indexRef?.close()]);
   }
 }
 

@@ -31,7 +31,7 @@ export interface SimilarResponse {
 export class SimilarService {
   constructor(private readonly runtime: ServingRuntime) {}
 
-  similar(id: string, q: SimilarQuery): SimilarResponse {
+  async similar(id: string, q: SimilarQuery): Promise<SimilarResponse> {
     const index = this.runtime.index;
     if (!index) {
       throw new UnavailableError("no similarity index has been built yet: run `vidrecall reindex` or POST /admin/reindex, then retry");
@@ -39,10 +39,11 @@ export class SimilarService {
     const tombstones = this.runtime.tombstones;
     if (tombstones.has(id)) throw new NotFoundError(`video "${id}" was deleted`);
     let hits;
+    let version: string;
     // Deleted videos are still in the loaded version until the next update: ask for enough extra.
     const extra = Math.min(tombstones.size, 1000);
     try {
-      hits = index.similar(id, q.k + extra, { category: q.category, ef: q.ef });
+      ({ hits, version } = await index.similar(id, q.k + extra, { category: q.category, ef: q.ef }));
     } catch (err) {
       if (!(err instanceof UnknownVideoError)) throw err;
       if (this.runtime.store.getVideo(id)) {
@@ -57,7 +58,7 @@ export class SimilarService {
     return {
       id,
       k: q.k,
-      index_version: index.version,
+      index_version: version,
       results: hits.map((h) => {
         const s = summaries.get(h.id);
         return { id: h.id, score: h.score, title: s?.title ?? null, category: s?.category ?? null, tags: (s?.tags ?? []).slice(0, maxTags) };

@@ -1,0 +1,198 @@
+/**
+ * Similar-video search off the event loop. An HNSW search is synchronous
+ * native work (~0.5 ms at 100k videos, ef 96): run on the main thread it caps
+ * a server at one core of searches and makes every other request wait behind
+ * them. The pool runs `threads` worker threads, each with its own loaded
+ * copy of the current index version (memory: one graph per thread), and
+ * sends each query to the thread with the fewest outstanding ones.
+ *
+ * The main thread keeps what it needs without a graph: the version's
+ * manifest and its ids (membership for "is it indexed", 404s, tombstones).
+ * `load()` makes every thread load CURRENT (with fresh categories) and then
+ * switches the main-thread view; a query meanwhile is answered by whichever
+ * version its thread holds, never fails.
+ */
+import type { Worker } from "node:worker_threads";
+import type { Neighbor, SearchStats, SimilarOptions } from "../../indexer/search.js";
+import { UnknownVideoError } from "../../indexer/search.js";
+import { readCurrent, readIds, readManifest, type IndexManifest } from "../../indexer/versions.js";
+import { startWorker } from "../data/yt8mParse.js";
+
+export type ToSearchWorker =
+  | { type: "load"; seq: number; root: string; categories: [string, string | null][] }
+  | { type: "search"; seq: number; id: string; k: number; options: SimilarOptions }
+  | { type: "close" };
+
+export type FromSearchWorker =
+  | { type: "loaded"; seq: number; version?: string; error?: string }
+  | { type: "result"; seq: number; version?: string; hits?: Neighbor[]; stats?: SearchStats; error?: { name: string; message: string } };
+
+interface Pending {
+  resolve: (v: FromSearchWorker) => void;
+  reject: (e: Error) => void;
+}
+
+interface Thread {
+  worker: Worker;
+  pending: Map<number, Pending>;
+  alive: boolean;
+  /** Loaded a version: may take queries. */
+  ready: boolean;
+  stats: SearchStats;
+}
+
+export interface SimilarResult {
+  /** The version that answered. */
+  version: string;
+  hits: Neighbor[];
+}
+
+const MAX_RESPAWNS = 5;
+
+export class SearchPool {
+  private readonly threads: Thread[] = [];
+  private seq = 0;
+  private view: { version: string; manifest: IndexManifest; ids: Set<string> } | undefined;
+  private categories: [string, string | null][] = [];
+  private respawns = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly root: string,
+    threads: number,
+  ) {
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`search threads must be a positive integer, got ${threads}`);
+    for (let i = 0; i < threads; i++) this.threads.push(this.spawn());
+  }
+
+  /** Starts the threads and loads CURRENT in each. */
+  static async open(root: string, categoryOf: Map<string, string | null>, threads: number): Promise<SearchPool> {
+    const pool = new SearchPool(root, threads);
+    try {
+      await pool.load(categoryOf);
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  get version(): string {
+    return this.requireView().version;
+  }
+
+  get manifest(): IndexManifest {
+    return this.requireView().manifest;
+  }
+
+  /** Live videos. */
+  get size(): number {
+    return this.requireView().ids.size;
+  }
+
+  has(id: string): boolean {
+    return this.view?.ids.has(id) ?? false;
+  }
+
+  ids(): string[] {
+    return [...this.requireView().ids];
+  }
+
+  /** Summed over the threads (as of their last answers). */
+  get stats(): SearchStats {
+    const out: SearchStats = { graph: 0, postFilter: 0, exact: 0, fallback: 0 };
+    for (const t of this.threads) for (const k of Object.keys(out) as (keyof SearchStats)[]) out[k] += t.stats[k];
+    return out;
+  }
+
+  /** Loads CURRENT (with these categories) in every thread, then switches the view. */
+  async load(categoryOf: Map<string, string | null>): Promise<void> {
+    const version = readCurrent(this.root);
+    if (!version) throw new Error(`no index under ${this.root}: build one first`);
+    this.categories = [...categoryOf];
+    const loaded = await Promise.all(this.threads.filter((t) => t.alive).map((t) => this.loadOn(t)));
+    // Threads read CURRENT themselves; a build flipping it meanwhile is picked up by the next load.
+    const v = loaded[0];
+    this.view = { version: v, manifest: readManifest(this.root, v), ids: new Set(readIds(this.root, v).filter((id): id is string => id !== null)) };
+  }
+
+  /** The k videos most similar to `id` (UnknownVideoError when it is not in the index). */
+  async similar(id: string, k: number, options: SimilarOptions = {}): Promise<SimilarResult> {
+    if (this.closed) throw new Error("the search pool is closed");
+    let best: Thread | undefined;
+    for (const t of this.threads) if (t.alive && t.ready && (!best || t.pending.size < best.pending.size)) best = t;
+    if (!best) throw new Error("no search thread is running");
+    const r = await this.send(best, { type: "search", seq: ++this.seq, id, k, options });
+    if (r.type !== "result") throw new Error(`search thread answered ${r.type}`);
+    if (r.stats) best.stats = r.stats;
+    if (r.error) {
+      if (r.error.name === "UnknownVideoError") throw new UnknownVideoError(id);
+      const err = new Error(r.error.message);
+      // Bad arguments (k, ef) are the caller's: keep their kind.
+      if (r.error.name === "RangeError") throw new RangeError(r.error.message);
+      throw err;
+    }
+    return { version: r.version!, hits: r.hits! };
+  }
+
+  /** Ends the threads after the queries they hold. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(
+      this.threads.map(async (t) => {
+        if (!t.alive) return;
+        t.alive = false;
+        const exited = new Promise<void>((r) => t.worker.once("exit", () => r()));
+        t.worker.postMessage({ type: "close" } satisfies ToSearchWorker);
+        await exited;
+      }),
+    );
+  }
+
+  private requireView() {
+    if (!this.view) throw new Error("no index loaded");
+    return this.view;
+  }
+
+  private async loadOn(t: Thread): Promise<string> {
+    const r = await this.send(t, { type: "load", seq: ++this.seq, root: this.root, categories: this.categories });
+    if (r.type !== "loaded" || r.error || !r.version) throw new Error(`search thread could not load the index: ${r.type === "loaded" ? r.error : r.type}`);
+    t.ready = true;
+    return r.version;
+  }
+
+  private send(t: Thread, m: Exclude<ToSearchWorker, { type: "close" }>): Promise<FromSearchWorker> {
+    return new Promise((resolve, reject) => {
+      t.pending.set(m.seq, { resolve, reject });
+      t.worker.postMessage(m);
+    });
+  }
+
+  private spawn(): Thread {
+    const worker = startWorker(new URL("./searchWorker.js", import.meta.url), null);
+    const t: Thread = { worker, pending: new Map(), alive: true, ready: false, stats: { graph: 0, postFilter: 0, exact: 0, fallback: 0 } };
+    worker.on("message", (m: FromSearchWorker) => {
+      const p = t.pending.get(m.seq);
+      t.pending.delete(m.seq);
+      p?.resolve(m);
+    });
+    const down = (err: Error) => this.onThreadDown(t, err);
+    worker.on("error", down);
+    worker.on("exit", (code) => down(new Error(`search thread exited (code ${code})`)));
+    return t;
+  }
+
+  /** A thread died: fail what it held and start a replacement on the current version. */
+  private onThreadDown(t: Thread, err: Error): void {
+    const wasAlive = t.alive;
+    t.alive = false;
+    t.ready = false;
+    for (const p of t.pending.values()) p.reject(new Error(`search thread failed: ${err.message}`));
+    t.pending.clear();
+    if (!wasAlive || this.closed || this.respawns >= MAX_RESPAWNS) return;
+    this.respawns++;
+    const next = this.spawn();
+    this.threads[this.threads.indexOf(t)] = next;
+    if (this.view) this.loadOn(next).catch(() => undefined);
+  }
+}
