@@ -64,3 +64,38 @@ for (const rgb of videoEncoders) {
     }
   }
 }
+
+test("wasm trains the mixture-of-experts tag head with mixup and FGM (titles mixed too)", () => {
+  const config = parseModelConfig({
+    input: { features: { rgb: { frames: 5, dim: 6 } }, modalities: ["rgb"], useTitle: true, titleMaxTokens: 4 },
+    encoders: { rgb: { type: "gated_mlp", hidden: 8 } },
+    title: { embeddingDim: 4, encoder: { type: "textcnn", textcnn: { widths: [2], filters: 4 }, hidden: 8 } },
+    fusion: { type: "concat_se", embeddingDim: 8 },
+    heads: { tagHead: { type: "moe", experts: 2 }, dropout: 0.2 },
+    adversarial: { enabled: true, defaultEpsilon: 0.1 },
+    training: { batchSize: 4, warmupSteps: 0, mixup: 0.3 },
+  });
+  const model = new VideoModel(config, { categories: ["a", "b"], tags: ["x", "y", "z"] }, 10);
+  const optimizer = new AdamOptimizer(config.training, 10, 10);
+  const batch = syntheticBatch(config, 4, 3, 1);
+  batch.titleIds.set([2, 3, 1, 0, 5, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0]);
+  batch.titleMask.set([1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0]);
+  batch.titlePresent.set([1, 1, 1, 0]);
+  batch.category.set([0, 1, 1, -1]);
+  const names = ["model/head_tags/gate/kernel", "model/head_tags/experts/kernel", "model/title_embedding/table"];
+  const before = names.map((n) => model.params.variable(n).dataSync().slice());
+  for (let step = 0; step < 2; step++) {
+    const inputs = batchToInputs(batch, model);
+    const labels = batchToLabels(batch);
+    try {
+      const r = trainStep(model, optimizer, inputs, labels, step + 1);
+      assert.ok(Number.isFinite(r.loss), `loss ${r.loss}`);
+    } finally {
+      disposeInputs(inputs, labels);
+    }
+  }
+  names.forEach((n, k) => assert.ok(model.params.variable(n).dataSync().some((v, i) => v !== before[k][i]), `${n} moved`));
+  optimizer.dispose();
+  model.dispose();
+  assert.equal(tf.getBackend(), "wasm", "still on wasm");
+});
