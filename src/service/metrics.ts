@@ -31,6 +31,8 @@ export function createMetrics(source: { runtime: () => ServingRuntime | undefine
     registers: [registry],
   });
 
+  const children = new Map<string, { count: { inc(): void }; latency: { observe(v: number): void } }>();
+
   let inFlight = 0;
   new Gauge({
     name: "vidrecall_http_requests_in_flight",
@@ -162,8 +164,15 @@ export function createMetrics(source: { runtime: () => ServingRuntime | undefine
     },
     inFlight: () => inFlight,
     observeRequest(method, route, status, seconds) {
-      requests.inc({ method, route, status: String(status) });
-      latency.observe({ method, route }, seconds);
+      // Children per label set (a handful of routes): no label hashing per request.
+      const key = `${method} ${route} ${status}`;
+      let c = children.get(key);
+      if (!c) {
+        c = { count: requests.labels({ method, route, status: String(status) }), latency: latency.labels({ method, route }) };
+        children.set(key, c);
+      }
+      c.count.inc();
+      c.latency.observe(seconds);
     },
   };
 }

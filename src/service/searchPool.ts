@@ -21,11 +21,23 @@ import { startWorker } from "../data/yt8mParse.js";
 export type ToSearchWorker =
   | { type: "load"; seq: number; root: string; categories: [string, string | null][] }
   | { type: "search"; seq: number; id: string; k: number; options: SimilarOptions }
+  /** The queries of one event-loop turn, in one message (one wake-up of the thread, one reply). */
+  | { type: "searches"; items: SearchRequest[] }
   | { type: "close" };
+
+export interface SearchRequest {
+  seq: number;
+  id: string;
+  k: number;
+  options: SimilarOptions;
+}
+
+type SearchResult = Extract<FromSearchWorker, { type: "result" }>;
 
 export type FromSearchWorker =
   | { type: "loaded"; seq: number; version?: string; error?: string }
-  | { type: "result"; seq: number; version?: string; hits?: Neighbor[]; stats?: SearchStats; error?: { name: string; message: string } };
+  | { type: "result"; seq: number; version?: string; hits?: Neighbor[]; stats?: SearchStats; error?: { name: string; message: string } }
+  | { type: "results"; items: Extract<FromSearchWorker, { type: "result" }>[] };
 
 interface Pending {
   resolve: (v: FromSearchWorker) => void;
@@ -39,6 +51,8 @@ interface Thread {
   /** Loaded a version: may take queries. */
   ready: boolean;
   stats: SearchStats;
+  /** Queries of this event-loop turn not sent yet (flushed by setImmediate). */
+  outbox: SearchRequest[];
 }
 
 export interface SimilarResult {
@@ -122,8 +136,7 @@ export class SearchPool {
     let best: Thread | undefined;
     for (const t of this.threads) if (t.alive && t.ready && (!best || t.pending.size < best.pending.size)) best = t;
     if (!best) throw new Error("no search thread is running");
-    const r = await this.send(best, { type: "search", seq: ++this.seq, id, k, options });
-    if (r.type !== "result") throw new Error(`search thread answered ${r.type}`);
+    const r = await this.enqueue(best, { seq: ++this.seq, id, k, options });
     if (r.stats) best.stats = r.stats;
     if (r.error) {
       if (r.error.name === "UnknownVideoError") throw new UnknownVideoError(id);
@@ -141,6 +154,8 @@ export class SearchPool {
     await Promise.all(
       this.threads.map(async (t) => {
         if (!t.alive) return;
+        // Queries queued this turn go first: the thread answers them before it ends.
+        this.flush(t);
         t.alive = false;
         const exited = new Promise<void>((r) => t.worker.once("exit", () => r()));
         t.worker.postMessage({ type: "close" } satisfies ToSearchWorker);
@@ -161,7 +176,28 @@ export class SearchPool {
     return r.version;
   }
 
-  private send(t: Thread, m: Exclude<ToSearchWorker, { type: "close" }>): Promise<FromSearchWorker> {
+  /**
+   * Queues a query for the thread; the queries of one event-loop turn go in
+   * one message after the turn's I/O (setImmediate), so that concurrent
+   * requests cost one wake-up of the thread and one reply, not one each.
+   */
+  private enqueue(t: Thread, q: SearchRequest): Promise<SearchResult> {
+    return new Promise((resolve, reject) => {
+      t.pending.set(q.seq, { resolve: resolve as (v: FromSearchWorker) => void, reject });
+      if (t.outbox.push(q) === 1) setImmediate(() => this.flush(t));
+    });
+  }
+
+  private flush(t: Thread): void {
+    const items = t.outbox;
+    if (items.length === 0) return;
+    t.outbox = [];
+    // A thread that died meanwhile has already failed these queries (onThreadDown).
+    if (!t.alive) return;
+    t.worker.postMessage(items.length === 1 ? ({ type: "search", ...items[0] } satisfies ToSearchWorker) : ({ type: "searches", items } satisfies ToSearchWorker));
+  }
+
+  private send(t: Thread, m: Extract<ToSearchWorker, { type: "load" }>): Promise<FromSearchWorker> {
     return new Promise((resolve, reject) => {
       t.pending.set(m.seq, { resolve, reject });
       t.worker.postMessage(m);
@@ -170,8 +206,16 @@ export class SearchPool {
 
   private spawn(): Thread {
     const worker = startWorker(new URL("./searchWorker.js", import.meta.url), null);
-    const t: Thread = { worker, pending: new Map(), alive: true, ready: false, stats: { graph: 0, postFilter: 0, exact: 0, fallback: 0 } };
+    const t: Thread = { worker, pending: new Map(), alive: true, ready: false, stats: { graph: 0, postFilter: 0, exact: 0, fallback: 0 }, outbox: [] };
     worker.on("message", (m: FromSearchWorker) => {
+      if (m.type === "results") {
+        for (const r of m.items) {
+          const p = t.pending.get(r.seq);
+          t.pending.delete(r.seq);
+          p?.resolve(r);
+        }
+        return;
+      }
       const p = t.pending.get(m.seq);
       t.pending.delete(m.seq);
       p?.resolve(m);
@@ -189,6 +233,7 @@ export class SearchPool {
     t.ready = false;
     for (const p of t.pending.values()) p.reject(new Error(`search thread failed: ${err.message}`));
     t.pending.clear();
+    t.outbox = [];
     if (!wasAlive || this.closed || this.respawns >= MAX_RESPAWNS) return;
     this.respawns++;
     const next = this.spawn();

@@ -6,7 +6,7 @@
  */
 import { parentPort } from "node:worker_threads";
 import { SimilarityIndex } from "../../indexer/search.js";
-import type { FromSearchWorker, ToSearchWorker } from "./searchPool.js";
+import type { FromSearchWorker, SearchRequest, ToSearchWorker } from "./searchPool.js";
 
 let index: SimilarityIndex | undefined;
 const port = parentPort!;
@@ -29,12 +29,20 @@ port.on("message", (m: ToSearchWorker) => {
     );
     return;
   }
+  if (m.type === "searches") {
+    post({ type: "results", items: m.items.map(search) });
+    return;
+  }
+  post(search(m));
+});
+
+function search(m: SearchRequest): Extract<FromSearchWorker, { type: "result" }> {
   try {
     if (!index) throw new Error("no index loaded in this search thread");
     const hits = index.similar(m.id, m.k, m.options);
-    post({ type: "result", seq: m.seq, version: index.version, hits, stats: index.stats });
+    return { type: "result", seq: m.seq, version: index.version, hits, stats: index.stats };
   } catch (err) {
     const e = err as Error;
-    post({ type: "result", seq: m.seq, error: { name: e.name, message: e.message } });
+    return { type: "result", seq: m.seq, error: { name: e.name, message: e.message } };
   }
-});
+}

@@ -2,6 +2,7 @@
 import { UnknownVideoError } from "../../indexer/search.js";
 import { NotFoundError, UnavailableError } from "./errors.js";
 import type { ServingRuntime } from "./runtime.js";
+import { SummaryCache } from "./summaryCache.js";
 
 export interface SimilarQuery {
   k: number;
@@ -29,7 +30,11 @@ export interface SimilarResponse {
 }
 
 export class SimilarService {
-  constructor(private readonly runtime: ServingRuntime) {}
+  private readonly summaries: SummaryCache;
+
+  constructor(private readonly runtime: ServingRuntime) {
+    this.summaries = new SummaryCache(runtime.store);
+  }
 
   async similar(id: string, q: SimilarQuery): Promise<SimilarResponse> {
     const index = this.runtime.index;
@@ -53,7 +58,7 @@ export class SimilarService {
     }
     if (extra > 0) hits = hits.filter((h) => !tombstones.has(h.id));
     hits = hits.slice(0, q.k);
-    const summaries = this.runtime.store.videoSummaries(hits.map((h) => h.id));
+    const summaries = this.summaries.get(hits.map((h) => h.id));
     const maxTags = q.tags ?? 5;
     return {
       id,
