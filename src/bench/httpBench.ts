@@ -33,16 +33,13 @@ import { SimilarityIndex } from "../../indexer/search.js";
 import { readCurrent, readManifest } from "../../indexer/versions.js";
 import { VideoStore, type VideoInput } from "../data/store.js";
 import { PAD_TOKEN, UNK_TOKEN } from "../data/tokenize.js";
-import { exportModel } from "../export/exportModel.js";
 import { readModelMetadata } from "../infer/modelBundle.js";
 import { parseModelConfig } from "../model/config.js";
-import { VideoModel } from "../model/model.js";
 import { PRESETS } from "../model/presets.js";
 import { cliCommand } from "../service/cliRunner.js";
-import { writeCheckpoint } from "../train/checkpoint.js";
-import { loadTrainedModel } from "../train/modelFiles.js";
 import { seededRandom } from "../util/random.js";
 import { generateClustered } from "./annBench.js";
+import { exportUntrainedModel } from "../export/untrainedModel.js";
 
 export interface HttpBenchOptions {
   durationS: number;
@@ -98,35 +95,13 @@ function tagName(c: number, j: number): string {
 
 /** demo-small with random weights, exported (verified against tfjs on a small batch). */
 async function exportRandomDemoSmall(dir: string): Promise<void> {
-  mkdirSync(dir, { recursive: true });
   await tf.setBackend("cpu");
   await tf.ready();
   const config = parseModelConfig(PRESETS["demo-small"]);
   const labels = { categories: Array.from({ length: CLUSTERS }, (_, c) => catName(c)), tags: Array.from({ length: CLUSTERS * TAGS_PER_CLUSTER }, (_, i) => tagName(Math.floor(i / TAGS_PER_CLUSTER), i % TAGS_PER_CLUSTER)) };
   const tokens = [PAD_TOKEN, UNK_TOKEN, ...WORDS];
-  const model = new VideoModel(config, labels, tokens.length);
-  const ckpt = join(dir, "best.ckpt");
-  try {
-    writeCheckpoint(
-      ckpt,
-      {
-        createdAt: new Date().toISOString(),
-        config,
-        labels,
-        vocabulary: tokens,
-        position: { epoch: 0, batchInEpoch: 0, step: 0, bestGap: 0, bestStep: 0, evalsSinceBest: 0, finished: false },
-      },
-      model.params.entries().map(([name, { variable }]) => ({ name, kind: "param" as const, shape: variable.shape, values: Float32Array.from(variable.dataSync() as Float32Array) })),
-    );
-  } finally {
-    model.dispose();
-  }
-  const loaded = loadTrainedModel(ckpt);
-  try {
-    await exportModel(loaded, dir, { verify: { batch: 2 } });
-  } finally {
-    loaded.model.dispose();
-  }
+  const loaded = await exportUntrainedModel(dir, config, labels, { vocabulary: tokens, verify: { batch: 2 } });
+  loaded.model.dispose();
 }
 
 function videoId(i: number): string {

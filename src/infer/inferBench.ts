@@ -27,14 +27,11 @@ import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
 import { isUnavailable, runPythonPeer } from "../bench/peers.js";
 import { BENCH_TRAIN_BATCH, BENCH_TRAIN_CONFIG, BENCH_TRAIN_TAGS, syntheticBatch } from "../bench/trainBench.js";
-import { exportModel } from "../export/exportModel.js";
+import { exportUntrainedModel } from "../export/untrainedModel.js";
 import { ortFeeds } from "../export/verify.js";
 import { OnnxGraph } from "../export/graph.js";
 import { parseModelConfig, type ModelConfig } from "../model/config.js";
-import { VideoModel } from "../model/model.js";
 import type { Batch } from "../train/batches.js";
-import { writeCheckpoint } from "../train/checkpoint.js";
-import { loadTrainedModel } from "../train/modelFiles.js";
 import { profileProductFlops } from "./flops.js";
 import { DEFAULT_BATCH_WINDOW_MS, defaultThreading, InferenceService, type InferenceVideo } from "./inferenceService.js";
 import { readVerifiedOnnx, readModelMetadata } from "./modelBundle.js";
@@ -104,30 +101,9 @@ export async function exportBenchModel(dir: string): Promise<ModelConfig> {
   await tf.ready();
   const config = parseModelConfig(BENCH_TRAIN_CONFIG);
   const labels = { categories: ["a", "b"], tags: Array.from({ length: BENCH_TRAIN_TAGS }, (_, i) => `tag${i}`) };
-  const model = new VideoModel(config, labels, 2);
-  const ckpt = join(dir, "best.ckpt");
-  try {
-    writeCheckpoint(
-      ckpt,
-      {
-        createdAt: new Date().toISOString(),
-        config,
-        labels,
-        vocabulary: null,
-        position: { epoch: 0, batchInEpoch: 0, step: 0, bestGap: 0, bestStep: 0, evalsSinceBest: 0, finished: false },
-      },
-      model.params.entries().map(([name, { variable }]) => ({ name, kind: "param" as const, shape: variable.shape, values: Float32Array.from(variable.dataSync() as Float32Array) })),
-    );
-  } finally {
-    model.dispose();
-  }
-  const loaded = loadTrainedModel(ckpt);
-  try {
-    // One small batch through tfjs' cpu backend: the served graph is checked against the model it came from.
-    await exportModel(loaded, dir, { verify: { batch: 2 } });
-  } finally {
-    loaded.model.dispose();
-  }
+  // One small batch through tfjs' cpu backend: the served graph is checked against the model it came from.
+  const loaded = await exportUntrainedModel(dir, config, labels, { vocabulary: null, verify: { batch: 2 } });
+  loaded.model.dispose();
   return config;
 }
 
