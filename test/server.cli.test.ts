@@ -30,6 +30,8 @@ it("bootstrap makes what is missing once, and a later start reuses it", async ()
   const active = new ModelRegistry(store).active();
   store.close();
   assert.equal(active?.dir, paths.modelDir, "registered and made active");
+  assert.equal(active?.indexVersion, readCurrent(paths.indexDir), "the registry names the active model's index version (what a rollback restores)");
+  assert.ok(active?.embeddingHash, "the registry records the embedding hash");
   const second = await bootstrap({ ...paths, videos: 120, preset: "demo-small", log: (l) => lines.push(l) });
   assert.deepEqual(second.made, [], "nothing to make on a later start");
 });

@@ -14,7 +14,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { readCurrent } from "../../indexer/versions.js";
+import { readCurrent, readManifest } from "../../indexer/versions.js";
 import { writeDemoData } from "../data/demo.js";
 import { VideoStore } from "../data/store.js";
 import { readModelMetadata } from "../infer/modelBundle.js";
@@ -116,6 +116,7 @@ export async function bootstrap(o: BootstrapOptions): Promise<BootstrapResult> {
     o.log(`index ${r.version}: ${r.count} videos (${r.total_s.toFixed(1)} s)`);
     made.push("index");
   }
+  recordIndexVersion(o.db, o.indexDir);
   return { made, modelDir };
 }
 
@@ -140,7 +141,29 @@ function registerActive(registry: ModelRegistry, store: VideoStore, dir: string,
       snapshot: { videos: stats.videos, labelSpaces: { category: stats.categories, tags: stats.tags } },
       metrics,
       modelHash: meta.sha256,
+      embeddingHash: meta.embeddingSha256,
     });
   }
   if (registry.active()?.id !== id) registry.promote(id);
+}
+
+/**
+ * Names the current index version in the active model's registry entry when
+ * it has none and the index holds that model's embeddings, so a later
+ * `models rollback` to it restores its index too.
+ */
+function recordIndexVersion(db: string, indexDir: string): void {
+  const current = existsSync(indexDir) ? readCurrent(indexDir) : null;
+  if (!current) return;
+  const store = VideoStore.open(db);
+  try {
+    const registry = new ModelRegistry(store);
+    const active = registry.active();
+    if (!active || active.indexVersion) return;
+    const embeddingHash = active.embeddingHash ?? readModelMetadata(active.dir).embeddingSha256;
+    if (readManifest(indexDir, current).modelHash !== embeddingHash) return;
+    registry.update(active.id, { indexVersion: current, ...(active.embeddingHash ? {} : { embeddingHash }) });
+  } finally {
+    store.close();
+  }
 }
