@@ -431,6 +431,8 @@ describe("HTTP service", () => {
     assert.match(m, /vidrecall_http_request_duration_seconds_bucket\{le="0.005",method="POST",route="\/classify"\}/);
     assert.match(m, /vidrecall_inference_runs_total [1-9]/);
     assert.match(m, /vidrecall_inference_videos_total [1-9]/);
+    assert.match(m, /vidrecall_inference_batch_size_count [1-9]/, "batch sizes are a histogram");
+    assert.match(m, /vidrecall_inference_batch_size_bucket\{le="32"\} [1-9]/, "runs of up to 32 videos are counted");
     assert.match(m, /vidrecall_index_videos 162/);
     assert.match(m, /vidrecall_index_version_info\{version="v-/);
     assert.match(m, /vidrecall_jobs\{kind="reindex",state="succeeded"\} 3/);

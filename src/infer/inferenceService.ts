@@ -285,6 +285,8 @@ export class InferenceService {
   private respawnsLeft: number;
   private readonly drainWaiters: (() => void)[] = [];
   private readonly counters = { runs: 0, videos: 0, largestRun: 0, runMs: 0 };
+  /** Runs per batch size since the last takeRunSizes() (bounded: sizes ≤ maxBatch). */
+  private runSizes = new Map<number, number>();
 
   private constructor(meta: ModelMetadata, options: InferenceServiceOptions) {
     const threading = defaultThreading(availableParallelism(), options.workers);
@@ -373,6 +375,13 @@ export class InferenceService {
     const run = this.swapChain.then(() => this.doSwap(dir));
     this.swapChain = run.catch(() => undefined);
     return run;
+  }
+
+  /** The batch sizes of the runs completed since the last call (size → runs), e.g. for a metrics histogram. */
+  takeRunSizes(): Map<number, number> {
+    const sizes = this.runSizes;
+    this.runSizes = new Map();
+    return sizes;
   }
 
   stats(): InferenceStats {
@@ -607,6 +616,7 @@ export class InferenceService {
     this.counters.videos += job.size;
     this.counters.largestRun = Math.max(this.counters.largestRun, job.size);
     this.counters.runMs += runMs;
+    this.runSizes.set(job.size, (this.runSizes.get(job.size) ?? 0) + 1);
     const meta = job.version.meta;
     for (const s of job.segments) {
       const r = s.request;

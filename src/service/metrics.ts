@@ -72,6 +72,16 @@ export function createMetrics(source: { runtime: () => ServingRuntime | undefine
   });
   void runs;
   void videos;
+  new Histogram({
+    name: "vidrecall_inference_batch_size",
+    help: "videos per ONNX run (micro-batch), observed when scraped",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+    registers: [registry],
+    collect() {
+      const sizes = source.runtime()?.service.takeRunSizes();
+      if (sizes) for (const [size, n] of sizes) for (let i = 0; i < n; i++) this.observe(size);
+    },
+  });
   new Gauge({
     name: "vidrecall_inference_largest_batch",
     help: "largest micro-batch so far, in videos",
