@@ -145,7 +145,7 @@ export async function runReindex(opts: ReindexCommandOptions): Promise<ReindexRe
 }
 
 export function registerReindexCommand(program: Command): void {
-  program
+  const reindexCommand = program
     .command("reindex")
     .description("embed every video lacking an embedding from --model (resumable), store the embeddings, then build a new verified index version (or update the current one) and make it current")
     .requiredOption("--model <dir>", "exported model directory (model.onnx + model.json)")
@@ -153,13 +153,8 @@ export function registerReindexCommand(program: Command): void {
     .addOption(indexDirOption())
     .option("--incremental", "update the current version: add new and changed videos, remove deleted ones (refuses if the index is from another model)")
     .option("--batch-size <n>", "videos per embedding batch (each batch is committed on its own)", parsePositiveInt("--batch-size"), DEFAULT_EMBED_BATCH)
-    .option("--m <n>", "HNSW M (full builds)", parsePositiveInt("--m"), DEFAULT_M)
-    .option("--ef-construction <n>", "HNSW efConstruction (full builds)", parsePositiveInt("--ef-construction"), DEFAULT_EF_CONSTRUCTION)
-    .option("--ef <n>", "default search ef, stored in the manifest", parsePositiveInt("--ef"), DEFAULT_EF)
-    .option("--keep <n>", "complete versions kept on disk", parsePositiveInt("--keep"), DEFAULT_KEEP_VERSIONS)
-    .option("--rebuild-threshold <f>", "with --incremental: deleted-slot fraction that triggers a full rebuild", parseFraction("--rebuild-threshold"), DEFAULT_REBUILD_THRESHOLD)
-    .addOption(progressFormatOption())
-    .action(async (opts: ReindexCommandOptions) => {
+    .addOption(progressFormatOption());
+  addBuildOptions(reindexCommand).action(async (opts: ReindexCommandOptions) => {
       try {
         const r = await runReindex(opts);
         if (opts.progress === "jsonl") emitJsonl({ event: "result", ...r });
@@ -175,6 +170,16 @@ export function registerReindexCommand(program: Command): void {
         throw err;
       }
     });
+}
+
+/** The HNSW and version-keeping options shared by `reindex` and `index build`. */
+function addBuildOptions(command: Command): Command {
+  return command
+    .option("--m <n>", "HNSW M (links per node; full builds)", parsePositiveInt("--m"), DEFAULT_M)
+    .option("--ef-construction <n>", "HNSW efConstruction (full builds)", parsePositiveInt("--ef-construction"), DEFAULT_EF_CONSTRUCTION)
+    .option("--ef <n>", "default search ef, stored in the manifest", parsePositiveInt("--ef"), DEFAULT_EF)
+    .option("--keep <n>", "complete versions kept on disk", parsePositiveInt("--keep"), DEFAULT_KEEP_VERSIONS)
+    .option("--rebuild-threshold <f>", "with --incremental: deleted-slot fraction that triggers a full rebuild", parseFraction("--rebuild-threshold"), DEFAULT_REBUILD_THRESHOLD);
 }
 
 export function registerIndexCommands(program: Command): void {
@@ -220,20 +225,15 @@ export function registerIndexCommands(program: Command): void {
       }
     });
 
-  index
+  const buildCommand = index
     .command("build")
     .description("build a new index version from precomputed embeddings (JSONL lines {\"id\", \"vector\"}), verify it, make it current")
     .requiredOption("--vectors <file>", "JSONL of embeddings")
     .requiredOption("--model-hash <hash>", "the model that produced the embeddings")
     .addOption(indexDirOption())
     .option("--incremental", "update the current version: upsert these vectors (and remove --remove ids) instead of rebuilding")
-    .option("--remove <file>", "with --incremental: ids to drop, one per line")
-    .option("--m <n>", "HNSW M (links per node)", parsePositiveInt("--m"), DEFAULT_M)
-    .option("--ef-construction <n>", "HNSW efConstruction", parsePositiveInt("--ef-construction"), DEFAULT_EF_CONSTRUCTION)
-    .option("--ef <n>", "default search ef, stored in the manifest", parsePositiveInt("--ef"), DEFAULT_EF)
-    .option("--keep <n>", "complete versions kept on disk", parsePositiveInt("--keep"), DEFAULT_KEEP_VERSIONS)
-    .option("--rebuild-threshold <f>", "with --incremental: deleted-slot fraction that triggers a full rebuild", parseFraction("--rebuild-threshold"), DEFAULT_REBUILD_THRESHOLD)
-    .action(async (opts) => {
+    .option("--remove <file>", "with --incremental: ids to drop, one per line");
+  addBuildOptions(buildCommand).action(async (opts) => {
       const root = opts.indexDir as string;
       const shape: { dim?: number } = {};
       const { dim, entries } = await withDim(readVectorsJsonl(opts.vectors as string, shape), shape);
