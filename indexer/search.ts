@@ -266,7 +266,8 @@ export class SimilarityIndex {
     const label = s.labelOf.get(id);
     if (label === undefined) throw new UnknownVideoError(id);
     const excludeSelf = options.excludeSelf ?? true;
-    const query = Float32Array.from(s.graph.getPoint(label));
+    // Stored points are unit vectors already, and a plain Array is what searchKnn takes: no copies.
+    const query = s.graph.getPoint(label);
     // Ask for one more so dropping the video itself still leaves k.
     const hits = this.search(s, query, excludeSelf ? k + 1 : k, options);
     const out = excludeSelf ? hits.filter((h) => h.label !== label) : hits;
@@ -278,11 +279,11 @@ export class SimilarityIndex {
     checkK(k);
     const s = this.state;
     if (vector.length !== s.manifest.dim) throw new Error(`query vector has ${vector.length} values, the index has dim ${s.manifest.dim}`);
-    const hits = this.search(s, normalized(vector), k, options);
+    const hits = this.search(s, Array.from(normalized(vector)), k, options);
     return hits.map((h) => ({ id: s.ids[h.label]!, score: h.score }));
   }
 
-  private search(s: State, query: Float32Array, k: number, options: SearchOptions): { label: number; score: number }[] {
+  private search(s: State, query: number[], k: number, options: SearchOptions): { label: number; score: number }[] {
     const strategy = options.strategy ?? "auto";
     let candidates: number;
     let code = ALL;
@@ -331,8 +332,7 @@ export class SimilarityIndex {
     return this.exact(s, query, want, code);
   }
 
-  private hnsw(s: State, query: Float32Array, k: number, code: number, ef: number | undefined): { label: number; score: number }[] {
-    const plain = Array.from(query);
+  private hnsw(s: State, query: number[], k: number, code: number, ef: number | undefined): { label: number; score: number }[] {
     const codes = s.categoryCode;
     const filter = code === ALL ? undefined : (label: number) => codes[label] === code;
     let res;
@@ -341,17 +341,18 @@ export class SimilarityIndex {
       // setEf is per object and searches are synchronous: set, search, restore.
       s.graph.setEf(ef);
       try {
-        res = s.graph.searchKnn(plain, k, filter);
+        res = s.graph.searchKnn(query, k, filter);
       } finally {
         s.graph.setEf(s.ef);
       }
     } else {
-      res = s.graph.searchKnn(plain, k, filter);
+      res = s.graph.searchKnn(query, k, filter);
     }
     return res.neighbors.map((label, i) => ({ label, score: 1 - res.distances[i] }));
   }
 
-  private exact(s: State, query: Float32Array, k: number, code: number): { label: number; score: number }[] {
+  private exact(s: State, plainQuery: number[], k: number, code: number): { label: number; score: number }[] {
+    const query = Float32Array.from(plainQuery);
     const labels = code === ALL ? s.liveLabels : s.categoryLabels[code];
     const flat = this.vectors(s, code, labels);
     const dim = s.manifest.dim;

@@ -28,7 +28,7 @@ import { join } from "node:path";
 import { availableParallelism, loadavg } from "node:os";
 import { createInterface } from "node:readline";
 import * as tf from "@tensorflow/tfjs";
-import { buildIndex } from "../../indexer/build.js";
+import { buildIndex, DEFAULT_EF, DEFAULT_EF_CONSTRUCTION, DEFAULT_M } from "../../indexer/build.js";
 import { SimilarityIndex } from "../../indexer/search.js";
 import { readCurrent, readManifest } from "../../indexer/versions.js";
 import { VideoStore, type VideoInput } from "../data/store.js";
@@ -124,7 +124,9 @@ async function prepareFixture(o: HttpBenchOptions): Promise<{ db: string; indexD
   const current = existsSync(indexDir) ? readCurrent(indexDir) : null;
   const manifest = current ? readManifest(indexDir, current) : null;
   const store = existsSync(db) ? VideoStore.open(db) : undefined;
-  const fresh = store?.countVideos() === o.videos && manifest?.count === o.videos && manifest.modelHash === meta.embeddingSha256 && manifest.dim === meta.embeddingDim;
+  const fresh = store?.countVideos() === o.videos && manifest?.count === o.videos && manifest.modelHash === meta.embeddingSha256 && manifest.dim === meta.embeddingDim &&
+    // An index built with other HNSW defaults would measure those.
+    manifest.M === DEFAULT_M && manifest.efConstruction === DEFAULT_EF_CONSTRUCTION && manifest.ef === DEFAULT_EF;
   store?.close();
   if (fresh) return { db, indexDir, modelDir };
 
