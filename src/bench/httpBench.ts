@@ -41,6 +41,16 @@ import { seededRandom } from "../util/random.js";
 import { generateClustered } from "./annBench.js";
 import { exportUntrainedModel } from "../export/untrainedModel.js";
 
+/**
+ * Untimed seconds per endpoint before the first RSS reading. /similar returns
+ * each hit's title and labels from a cache of video summaries: over 100,000
+ * uniformly drawn ids it takes ~30 s at 2,000 req/s to hold most of them
+ * (and V8's old space to grow to its working size around them). Read earlier,
+ * RSS growth measures that fill, not a leak: 10 s gave 16% that flattens by
+ * ~60 s (the samples in the result show it).
+ */
+export const DEFAULT_WARMUP_S = 30;
+
 export interface HttpBenchOptions {
   durationS: number;
   videos: number;
@@ -72,6 +82,8 @@ export interface HttpBenchResult {
   rss_before_mb: number;
   rss_after_mb: number;
   rss_growth_pct: number;
+  /** The server's RSS every 5 s through both timed runs: a leak climbs, a filled cache flattens. */
+  rss_samples_mb: number[];
   videos: number;
   index_version: string;
   model: string;
@@ -274,16 +286,27 @@ export async function benchHttp(o: HttpBenchOptions): Promise<HttpBenchResult> {
     const run = (request: autocannon.Request, connections: number, duration: number) =>
       autocannon({ url, connections, duration, pipelining: 1, timeout: 10, requests: [request] });
 
-    const warm = o.warmupS ?? 10;
+    const warm = o.warmupS ?? DEFAULT_WARMUP_S;
     log(`warm-up ${warm} s per endpoint`);
     await run(similarRequest, o.similarConnections, warm);
     await run(classifyRequest, o.classifyConnections, warm);
     const rssBefore = rssMb(child.pid!);
-    log(`GET /similar/:id for ${o.durationS} s (${o.similarConnections} connections)`);
-    const similar = summarize(await run(similarRequest, o.similarConnections, o.durationS), o.similarConnections);
-    log(`POST /classify for ${o.durationS} s (${o.classifyConnections} connections)`);
-    const classify = summarize(await run(classifyRequest, o.classifyConnections, o.durationS), o.classifyConnections);
+    const rssSamples = [rssBefore];
+    const sampler = setInterval(() => {
+      if (child.exitCode === null) rssSamples.push(rssMb(child.pid!));
+    }, 5000);
+    let similar: EndpointResult;
+    let classify: EndpointResult;
+    try {
+      log(`GET /similar/:id for ${o.durationS} s (${o.similarConnections} connections)`);
+      similar = summarize(await run(similarRequest, o.similarConnections, o.durationS), o.similarConnections);
+      log(`POST /classify for ${o.durationS} s (${o.classifyConnections} connections)`);
+      classify = summarize(await run(classifyRequest, o.classifyConnections, o.durationS), o.classifyConnections);
+    } finally {
+      clearInterval(sampler);
+    }
     const rssAfter = rssMb(child.pid!);
+    rssSamples.push(rssAfter);
     const targets = { similar_rps: 2000, similar_p99_ms: 20, classify_rps: 300, classify_p99_ms: 50, rss_growth_pct: 10 };
     const growth = (100 * (rssAfter - rssBefore)) / rssBefore;
     return {
@@ -292,6 +315,7 @@ export async function benchHttp(o: HttpBenchOptions): Promise<HttpBenchResult> {
       rss_before_mb: rssBefore,
       rss_after_mb: rssAfter,
       rss_growth_pct: growth,
+      rss_samples_mb: rssSamples.map((mb) => Math.round(mb)),
       videos: o.videos,
       index_version: readCurrent(indexDir)!,
       model: o.model ? modelDir : "demo-small, random initial weights (exported)",
@@ -309,7 +333,7 @@ export async function benchHttp(o: HttpBenchOptions): Promise<HttpBenchResult> {
         "server: vidrecall serve in a child process, --log-level warn; load: autocannon in this process; loopback",
         "index: synthetic clustered 256-d vectors (the bench ann generator), one per stored video; the store holds metadata only",
         "classify payload: rgb 32x256 + audio 32x128 base64 float32 + a 5-word title",
-        "rss: the server's VmRSS after warm-up (before) and after both timed runs (after)",
+        `rss: the server's VmRSS after a ${warm} s warm-up per endpoint (before), every 5 s, and after both timed runs (after)`,
       ],
     };
   } finally {

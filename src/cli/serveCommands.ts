@@ -5,7 +5,7 @@
 import { type Command, Option } from "commander";
 import { resolve } from "node:path";
 import { startServer, DEFAULT_BODY_LIMIT } from "../../server/server.js";
-import { benchHttp, type HttpBenchResult } from "../bench/httpBench.js";
+import { benchHttp, DEFAULT_WARMUP_S, type HttpBenchResult } from "../bench/httpBench.js";
 import { writeBenchResult } from "../bench/report.js";
 import { bootstrap } from "./bootstrap.js";
 import { DEFAULT_INDEX_DIR } from "./indexCommands.js";
@@ -125,7 +125,7 @@ export function registerHttpBench(program: Command): void {
     .option("--videos <n>", "indexed videos", parsePositiveInt("--videos"), 100_000)
     .option("--similar-connections <n>", "concurrent connections for /similar", parsePositiveInt("--similar-connections"), 8)
     .option("--classify-connections <n>", "concurrent connections for /classify", parsePositiveInt("--classify-connections"), 8)
-    .option("--warmup <s>", "untimed seconds per endpoint before RSS is first read", parsePositiveInt("--warmup"), 10)
+    .option("--warmup <s>", "untimed seconds per endpoint before RSS is first read", parsePositiveInt("--warmup"), DEFAULT_WARMUP_S)
     .option("--work-dir <dir>", "where the fixture (database, synthetic index, model) is made once and reused", ".bench/http")
     .option("--model <dir>", "serve this exported demo-small-shaped model instead of a random-weight demo-small export")
     .action(async (opts) => {
