@@ -44,14 +44,16 @@ export function createApp(ctx: AppContext): express.Express {
     });
     next();
   });
+  // Routes without a body first: express tries each mounted router in turn,
+  // and /similar (the hot path) then skips the body parser and the rest.
+  app.use(similarRoutes(ctx));
+  app.use(healthRoutes(ctx));
   app.use(express.json({ limit: ctx.bodyLimit, strict: true }));
 
   const openapi = buildOpenApi();
   app.get("/openapi.json", (_req, res) => {
     res.json(openapi);
   });
-  app.use(healthRoutes(ctx));
-  app.use(similarRoutes(ctx));
   app.use(classifyRoutes(ctx));
   app.use(videoRoutes(ctx));
   app.use(adminRoutes(ctx));
