@@ -532,6 +532,30 @@ describe("attention pooling and gated MLP specifics", () => {
   });
 });
 
+describe("gated MLP input dropout", () => {
+  test("drops input features while training only; off, it leaves the encoder as it was", () => {
+    // Same seed, same weights: the two encoders differ only in inputDropout.
+    const plainStore = new ParamStore(9);
+    const dropStore = new ParamStore(9);
+    try {
+      const plain = new GatedMlpEncoder({ hidden: 8, dropout: 0, gatingReduction: 2 }, plainStore.scope("mlp"), 6);
+      const dropped = new GatedMlpEncoder({ hidden: 8, dropout: 0, gatingReduction: 2, inputDropout: 0.5 }, dropStore.scope("mlp"), 6);
+      tf.tidy(() => {
+        const x = tf.randomNormal([4, 1, 6], 0, 1, "float32", 11) as tf.Tensor3D;
+        const mask = tf.ones([4, 1]) as tf.Tensor2D;
+        const atInference = maxAbsDiff(plain.apply(x, mask, inferenceContext()), dropped.apply(x, mask, inferenceContext()));
+        assert.ok(atInference < 1e-6, `inference outputs differ by ${atInference}: input dropout must be the identity there`);
+        const inTraining = maxAbsDiff(plain.apply(x, mask, trainingContext(3, false)), dropped.apply(x, mask, trainingContext(3, false)));
+        assert.ok(inTraining > 1e-3, `training outputs differ by only ${inTraining}: half the input features should have been dropped`);
+      });
+      assert.throws(() => new GatedMlpEncoder({ inputDropout: 1 }, plainStore.scope("bad"), 6), /inputDropout|too_big|<=0.95/i);
+    } finally {
+      plainStore.dispose();
+      dropStore.dispose();
+    }
+  });
+});
+
 describe("factory", () => {
   test("fills each block's defaults and rejects unknown types", () => {
     const c = VideoEncoderConfig.parse({ type: "trn" });

@@ -6,7 +6,7 @@
  *
  * Op order (mirrored by the ONNX exporter):
  *   p = Σ_t where(mask, x, 0)_t / max(Σ_t mask_t, 1)     [B, D]   (all-padded video: 0)
- *   h = dropout(relu(BN1(p·W1)))
+ *   h = dropout(relu(BN1(dropout_in(p)·W1)))
  *   y = CG(BN2(h·W2))
  * Both dense layers omit the bias: the batch norm after each would cancel it.
  * The batch norms also equalise the very different scales of the RGB and
@@ -23,6 +23,12 @@ export const GatedMlpConfig = z.object({
   hidden: z.number().int().positive().default(1024),
   /** Dropout between the two layers (the original framework's keep-probability 0.8). */
   dropout: z.number().min(0).max(0.95).default(0.2),
+  /**
+   * Dropout on the pooled input features, before the first layer: with one
+   * vector per video and few videos per label, the first layer otherwise
+   * learns individual feature values of the training videos. 0 = off.
+   */
+  inputDropout: z.number().min(0).max(0.95).default(0),
   /** SE context-gating bottleneck reduction. */
   gatingReduction: z.number().int().positive().default(8),
 });
@@ -61,7 +67,8 @@ export class GatedMlpEncoder implements SequenceEncoder {
     const x0 = tf.where(tf.greater(mask.reshape([B, T, 1]), 0), x, 0);
     const count = tf.maximum(tf.sum(mask, 1, true), 1); // [B, 1]
     const pooled = tf.div(tf.sum(x0, 1), count) as tf.Tensor2D;
-    const h = dropout(tf.relu(this.bn1.apply(this.fc1.apply(pooled) as tf.Tensor2D, ctx)), this.config.dropout, ctx);
+    const input = dropout(pooled, this.config.inputDropout, ctx);
+    const h = dropout(tf.relu(this.bn1.apply(this.fc1.apply(input) as tf.Tensor2D, ctx)), this.config.dropout, ctx);
     return this.gate.apply(this.bn2.apply(this.fc2.apply(h) as tf.Tensor2D, ctx), ctx);
   }
 }
