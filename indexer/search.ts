@@ -56,6 +56,8 @@ export interface Neighbor {
  * decides (k members in it: answer from it; none: exact; some: filtered walk).
  */
 export const DEFAULT_EXACT_FILTER_FRACTION = 0.05;
+/** A filtered query's unfiltered probe searches this many times the query's ef. */
+const PROBE_WIDTH = 2;
 const DEFAULT_VECTOR_CACHE_BYTES = 256 * 1024 * 1024;
 /** Cache key of "every live label" in the exact-search vector cache. */
 const ALL = -1;
@@ -306,8 +308,12 @@ export class SimilarityIndex {
     }
     if (strategy === "auto" && code !== ALL) {
       // Probe the query's neighbourhood unfiltered (ef bounds the work, so
-      // asking for ef results costs what asking for k does).
-      const probe = this.hnsw(s, query, Math.min(s.labelOf.size, Math.max(want, options.ef ?? s.ef)), ALL, options.ef);
+      // asking for ef results costs what asking for k does). The category's
+      // k nearest sit deeper in that list than the overall k nearest, where
+      // a search of width ef is less exact: probe twice as wide (a 19%
+      // category at ef 64: recall@10 0.940 with width 1, 0.990 with 2).
+      const probeEf = PROBE_WIDTH * (options.ef ?? s.ef);
+      const probe = this.hnsw(s, query, Math.min(s.labelOf.size, Math.max(want, probeEf)), ALL, probeEf);
       const members = probe.filter((h) => s.categoryCode[h.label] === code);
       // Enough of the category among the nearest overall: they are its nearest.
       if (members.length >= want) {

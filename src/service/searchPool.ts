@@ -1,6 +1,6 @@
 /**
  * Similar-video search off the event loop. An HNSW search is synchronous
- * native work (~0.5 ms at 100k videos, ef 96): run on the main thread it caps
+ * native work (~0.2–0.3 ms at 100k videos, M 16, ef 64): run on the main thread it caps
  * a server at one core of searches and makes every other request wait behind
  * them. The pool runs `threads` worker threads, each with its own loaded
  * copy of the current index version (memory: one graph per thread), and
