@@ -25,6 +25,33 @@ const titleEncoders = [
   { type: "bilstm", bilstm: { hidden: 4, attentionDim: 4 }, hidden: 8 },
 ] as const;
 
+/**
+ * A model and optimizer for `config`, trained two steps on a 4-video batch
+ * with titles of different lengths (one missing) and one unlabelled category;
+ * `watched` variables are read before the steps and returned with them.
+ */
+function trainTwoSteps(config: ReturnType<typeof parseModelConfig>, watched: string[]) {
+  const model = new VideoModel(config, { categories: ["a", "b"], tags: ["x", "y", "z"] }, 10);
+  const optimizer = new AdamOptimizer(config.training, 10, 10);
+  const batch = syntheticBatch(config, 4, 3, 1);
+  batch.titleIds.set([2, 3, 1, 0, 5, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0]);
+  batch.titleMask.set([1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0]);
+  batch.titlePresent.set([1, 1, 1, 0]);
+  batch.category.set([0, 1, 1, -1]);
+  const before = watched.map((n) => model.params.variable(n).dataSync().slice());
+  for (let step = 0; step < 2; step++) {
+    const inputs = batchToInputs(batch, model);
+    const labels = batchToLabels(batch);
+    try {
+      const r = trainStep(model, optimizer, inputs, labels, step + 1);
+      assert.ok(Number.isFinite(r.loss), `loss ${r.loss}`);
+    } finally {
+      disposeInputs(inputs, labels);
+    }
+  }
+  return { model, optimizer, before };
+}
+
 for (const rgb of videoEncoders) {
   for (const title of titleEncoders) {
     for (const fusion of ["concat_se", "gate"] as const) {
@@ -37,24 +64,7 @@ for (const rgb of videoEncoders) {
           adversarial: { enabled: true },
           training: { batchSize: 4, warmupSteps: 0 },
         });
-        const model = new VideoModel(config, { categories: ["a", "b"], tags: ["x", "y", "z"] }, 10);
-        const optimizer = new AdamOptimizer(config.training, 10, 10);
-        const batch = syntheticBatch(config, 4, 3, 1);
-        batch.titleIds.set([2, 3, 1, 0, 5, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0]);
-        batch.titleMask.set([1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0]);
-        batch.titlePresent.set([1, 1, 1, 0]);
-        batch.category.set([0, 1, 1, -1]);
-        const before = model.params.variable("model/head_tags/dense/kernel").dataSync().slice();
-        for (let step = 0; step < 2; step++) {
-          const inputs = batchToInputs(batch, model);
-          const labels = batchToLabels(batch);
-          try {
-            const r = trainStep(model, optimizer, inputs, labels, step + 1);
-            assert.ok(Number.isFinite(r.loss), `loss ${r.loss}`);
-          } finally {
-            disposeInputs(inputs, labels);
-          }
-        }
+        const { model, optimizer, before: [before] } = trainTwoSteps(config, ["model/head_tags/dense/kernel"]);
         const after = model.params.variable("model/head_tags/dense/kernel").dataSync();
         assert.ok(after.some((v, i) => v !== before[i]), "weights moved");
         optimizer.dispose();
@@ -75,25 +85,8 @@ test("wasm trains the mixture-of-experts tag head with mixup and FGM (titles mix
     adversarial: { enabled: true, defaultEpsilon: 0.1 },
     training: { batchSize: 4, warmupSteps: 0, mixup: 0.3 },
   });
-  const model = new VideoModel(config, { categories: ["a", "b"], tags: ["x", "y", "z"] }, 10);
-  const optimizer = new AdamOptimizer(config.training, 10, 10);
-  const batch = syntheticBatch(config, 4, 3, 1);
-  batch.titleIds.set([2, 3, 1, 0, 5, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0]);
-  batch.titleMask.set([1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0]);
-  batch.titlePresent.set([1, 1, 1, 0]);
-  batch.category.set([0, 1, 1, -1]);
   const names = ["model/head_tags/gate/kernel", "model/head_tags/experts/kernel", "model/title_embedding/table"];
-  const before = names.map((n) => model.params.variable(n).dataSync().slice());
-  for (let step = 0; step < 2; step++) {
-    const inputs = batchToInputs(batch, model);
-    const labels = batchToLabels(batch);
-    try {
-      const r = trainStep(model, optimizer, inputs, labels, step + 1);
-      assert.ok(Number.isFinite(r.loss), `loss ${r.loss}`);
-    } finally {
-      disposeInputs(inputs, labels);
-    }
-  }
+  const { model, optimizer, before } = trainTwoSteps(config, names);
   names.forEach((n, k) => assert.ok(model.params.variable(n).dataSync().some((v, i) => v !== before[k][i]), `${n} moved`));
   optimizer.dispose();
   model.dispose();
