@@ -11,10 +11,15 @@
  * `load()` makes every thread load CURRENT (with fresh categories) and then
  * switches the main-thread view; a query meanwhile is answered by whichever
  * version its thread holds, never fails.
+ *
+ * With 0 threads the pool searches inline, on the calling thread. That is for
+ * `serve --processes N`: each of N processes searches on its own event loop,
+ * and a request costs no hop to a thread and back (on 2 cores that hop, with
+ * its wake-ups, cost more main-thread time than the express route itself).
  */
 import type { Worker } from "node:worker_threads";
 import type { Neighbor, SearchStats, SimilarOptions } from "../../indexer/search.js";
-import { UnknownVideoError } from "../../indexer/search.js";
+import { SimilarityIndex, UnknownVideoError } from "../../indexer/search.js";
 import { readCurrent, readIds, readManifest, type IndexManifest } from "../../indexer/versions.js";
 import { startWorker } from "../data/yt8mParse.js";
 
@@ -70,16 +75,23 @@ export class SearchPool {
   private categories: [string, string | null][] = [];
   private respawns = 0;
   private closed = false;
+  /** threads = 0: the index searched on this thread. */
+  private inline: SimilarityIndex | undefined;
 
   private constructor(
     private readonly root: string,
     threads: number,
   ) {
-    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`search threads must be a positive integer, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`search threads must be an integer ≥ 0 (0: search on the calling thread), got ${threads}`);
     for (let i = 0; i < threads; i++) this.threads.push(this.spawn());
   }
 
-  /** Starts the threads and loads CURRENT in each. */
+  /** Whether searches run on the calling thread (a pool of 0 threads). */
+  get isInline(): boolean {
+    return this.threads.length === 0;
+  }
+
+  /** Starts the threads and loads CURRENT in each (0 threads: loads it here). */
   static async open(root: string, categoryOf: Map<string, string | null>, threads: number): Promise<SearchPool> {
     const pool = new SearchPool(root, threads);
     try {
@@ -114,6 +126,7 @@ export class SearchPool {
 
   /** Summed over the threads (as of their last answers). */
   get stats(): SearchStats {
+    if (this.inline) return { ...this.inline.stats };
     const out: SearchStats = { graph: 0, postFilter: 0, exact: 0, fallback: 0 };
     for (const t of this.threads) for (const k of Object.keys(out) as (keyof SearchStats)[]) out[k] += t.stats[k];
     return out;
@@ -124,15 +137,23 @@ export class SearchPool {
     const version = readCurrent(this.root);
     if (!version) throw new Error(`no index under ${this.root}: build one first`);
     this.categories = [...categoryOf];
-    const loaded = await Promise.all(this.threads.filter((t) => t.alive).map((t) => this.loadOn(t)));
-    // Threads read CURRENT themselves; a build flipping it meanwhile is picked up by the next load.
-    const v = loaded[0];
+    let v: string;
+    if (this.isInline) {
+      if (this.inline) await this.inline.reload({ categoryOf });
+      else this.inline = await SimilarityIndex.open(this.root, { categoryOf });
+      v = this.inline.version;
+    } else {
+      const loaded = await Promise.all(this.threads.filter((t) => t.alive).map((t) => this.loadOn(t)));
+      // Threads read CURRENT themselves; a build flipping it meanwhile is picked up by the next load.
+      v = loaded[0];
+    }
     this.view = { version: v, manifest: readManifest(this.root, v), ids: new Set(readIds(this.root, v).filter((id): id is string => id !== null)) };
   }
 
   /** The k videos most similar to `id` (UnknownVideoError when it is not in the index). */
   async similar(id: string, k: number, options: SimilarOptions = {}): Promise<SimilarResult> {
     if (this.closed) throw new Error("the search pool is closed");
+    if (this.inline) return { version: this.inline.version, hits: this.inline.similar(id, k, options) };
     let best: Thread | undefined;
     for (const t of this.threads) if (t.alive && t.ready && (!best || t.pending.size < best.pending.size)) best = t;
     if (!best) throw new Error("no search thread is running");
