@@ -1,10 +1,9 @@
 /** What the routes need: the services, built by server.ts. */
 import type { Logger } from "pino";
-import type { AdminService } from "../src/service/adminService.js";
 import type { ClassifyService } from "../src/service/classifyService.js";
-import type { IndexUpdater } from "../src/service/indexUpdater.js";
 import type { LabelService } from "../src/service/labelService.js";
 import type { ServerMetrics } from "../src/service/metrics.js";
+import type { AdminOperations, IndexUpdates } from "../src/service/peers.js";
 import type { ServingRuntime } from "../src/service/runtime.js";
 import type { SimilarService } from "../src/service/similarService.js";
 import type { VideoService } from "../src/service/videoService.js";
@@ -15,9 +14,10 @@ export interface AppContext {
   classify: ClassifyService;
   videos: VideoService;
   labels: LabelService;
-  admin: AdminService;
-  /** Coalesced incremental index updates (ingestion, deletion). */
-  indexUpdater: IndexUpdater;
+  /** This process's AdminService, or the cluster leader's (serve --processes). */
+  admin: AdminOperations;
+  /** Coalesced incremental index updates (ingestion, deletion); the leader's in a cluster. */
+  indexUpdater: IndexUpdates;
   metrics: ServerMetrics;
   logger: Logger;
   /** Admin API key; undefined disables the admin routes. */

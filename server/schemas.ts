@@ -201,7 +201,7 @@ export const JobResponse = z.object({
   finished_at: z.string().nullable(),
 });
 
-export const HealthResponse = z.object({ status: z.literal("ok"), uptime_s: z.number() });
+export const HealthResponse = z.object({ status: z.literal("ok"), uptime_s: z.number(), pid: z.number().int().describe("the process that answered (serve --processes runs several)") });
 export const ReadyResponse = z.object({
   ready: z.boolean(),
   model: z.object({ id: z.string().nullable(), hash: z.string(), error: z.string().nullable() }),

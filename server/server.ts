@@ -21,10 +21,12 @@ import { JobService } from "../src/service/jobService.js";
 import { LabelService } from "../src/service/labelService.js";
 import { createMetrics } from "../src/service/metrics.js";
 import { ModelWatcher } from "../src/service/modelWatcher.js";
+import { applyPeerEvent, leaderHandler, NO_PEERS, RemoteAdmin, RemoteIndexUpdater, type AdminOperations, type IndexUpdates } from "../src/service/peers.js";
 import { ServingRuntime } from "../src/service/runtime.js";
 import { SimilarService } from "../src/service/similarService.js";
 import { VideoService } from "../src/service/videoService.js";
 import { createApp } from "./app.js";
+import type { ClusterLink } from "./cluster.js";
 import type { AppContext } from "./context.js";
 
 export interface ServerOptions {
@@ -49,6 +51,8 @@ export interface ServerOptions {
   searchThreads?: number;
   /** argv prefix of the CLI run for jobs (default: this CLI). */
   cliCommand?: string[];
+  /** This process is one of `serve --processes N` (see cluster.ts). */
+  cluster?: ClusterLink;
 }
 
 export interface RunningServer {
@@ -68,7 +72,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const store = VideoStore.open(db);
   let runtime: ServingRuntime | undefined;
   let jobs: JobService | undefined;
-  const metrics = createMetrics({ runtime: () => runtime, jobs: () => jobs });
+  const link = options.cluster;
+  const peers = link ?? NO_PEERS;
+  let metrics = createMetrics({ runtime: () => runtime, jobs: () => jobs });
+  if (link) {
+    link.exposeMetrics(metrics.registry);
+    metrics = { ...metrics, text: () => link.clusterMetrics() };
+  }
   try {
     const registry = new ModelRegistry(store);
     runtime = await ServingRuntime.start({ store, registry, modelDir: options.model, indexDir: resolve(options.indexDir), inference: options.inference, searchThreads: options.searchThreads, logger });
@@ -76,16 +86,36 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const command = options.cliCommand ?? cliCommand();
     const indexLock = new AsyncLock();
     const watcher = new ModelWatcher(rt, { intervalMs: options.watchIntervalMs ?? 2000, logger });
-    jobs = new JobService({ command, logger, onFinished: async () => void (await watcher.checkNow()) });
-    const indexUpdater = new IndexUpdater({ command, runtime: rt, db, lock: indexLock, logger });
-    const videos = new VideoService(rt, indexUpdater);
+    link?.onEvent((event) => applyPeerEvent(rt, watcher, event));
+    let admin: AdminOperations;
+    let indexUpdater: IndexUpdates;
+    if (link && !link.leader) {
+      // Jobs and index updates are the leader's: one of each at a time across the cluster.
+      admin = new RemoteAdmin(link.call);
+      indexUpdater = new RemoteIndexUpdater(link.call, (err) => logger.error({ err }, "scheduled index update failed"));
+    } else {
+      jobs = new JobService({
+        command,
+        logger,
+        onFinished: async () => {
+          await watcher.checkNow();
+          await peers.notify({ type: "refresh" });
+        },
+      });
+      const updater = new IndexUpdater({ command, runtime: rt, db, lock: indexLock, logger, peers });
+      const adminService = new AdminService({ runtime: rt, registry, jobs, db, indexLock });
+      link?.serveCalls(leaderHandler(adminService, updater));
+      admin = adminService;
+      indexUpdater = updater;
+    }
+    const videos = new VideoService(rt, indexUpdater, peers);
     const context: AppContext = {
       runtime: rt,
       similar: new SimilarService(rt),
       classify: new ClassifyService(rt),
       videos,
-      labels: new LabelService(rt, videos),
-      admin: new AdminService({ runtime: rt, registry, jobs, db, indexLock }),
+      labels: new LabelService(rt, videos, peers),
+      admin,
       indexUpdater,
       metrics,
       logger,
@@ -119,7 +149,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           watcher.stop();
           await closeHttp(server, options.shutdownTimeoutMs ?? 10_000, logger);
           indexUpdater.stop();
-          await jobsRef.close();
+          await jobsRef?.close();
           await rt.close();
           store.close();
           logger.info("stopped");

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { matrixToJson } from "../src/data/jsonl.js";
 import { readModelMetadata } from "../src/infer/modelBundle.js";
 import { startServer, type RunningServer } from "../server/server.js";
+import type { IndexUpdater } from "../src/service/indexUpdater.js";
 import { makeDemoStore, registerModel, trainTiny } from "./helpers/serverFixture.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -322,13 +323,15 @@ describe("HTTP service", () => {
     assert.equal((await call("GET", "/videos/api-1")).json.indexed, true, "the coalesced update also picked up api-1");
 
     // A burst of indexing requests shares runs: the one going plus one for everything that arrived meanwhile.
-    const runsBefore = server.context.indexUpdater.runs;
+    // A single process: its updater is the IndexUpdater itself.
+    const updater = server.context.indexUpdater as IndexUpdater;
+    const runsBefore = updater.runs;
     const burst = await Promise.all(["api-4", "api-5", "api-6", "api-7", "api-8"].map((id) => call("POST", "/videos?index=true", videoRecord(id))));
     for (const [i, r] of burst.entries()) {
       assert.equal(r.status, 200, JSON.stringify(r.json));
       assert.deepEqual(r.json.indexed, [`api-${i + 4}`], "each request's video is searchable when it returns");
     }
-    const runs = server.context.indexUpdater.runs - runsBefore;
+    const runs = updater.runs - runsBefore;
     assert.ok(runs >= 1 && runs <= 2, `5 concurrent requests cost ${runs} index runs`);
     for (const id of ["api-4", "api-5", "api-6", "api-7", "api-8"]) assert.equal((await call("DELETE", `/videos/${id}`)).status, 200);
   });

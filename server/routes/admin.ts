@@ -32,20 +32,20 @@ export function requireAdmin(adminKey: string | undefined): RequestHandler {
 export function adminRoutes(ctx: AppContext): Router {
   const r = Router();
   r.use("/admin", requireAdmin(ctx.adminKey));
-  r.post("/admin/reindex", (req, res) => {
+  r.post("/admin/reindex", async (req, res) => {
     const body = parsePart(ReindexBody, optionalJsonBody(req), "body");
-    res.status(202).json(ctx.admin.reindex(body));
+    res.status(202).json(await ctx.admin.reindex(body));
   });
-  r.post("/admin/retrain", (req, res) => {
+  r.post("/admin/retrain", async (req, res) => {
     const body = parsePart(RetrainBody, optionalJsonBody(req), "body");
-    res.status(202).json(ctx.admin.retrain(body));
+    res.status(202).json(await ctx.admin.retrain(body));
   });
-  r.get("/admin/jobs", (_req, res) => {
-    res.json({ jobs: ctx.admin.jobs() });
+  r.get("/admin/jobs", async (_req, res) => {
+    res.json({ jobs: await ctx.admin.jobs() });
   });
-  r.get("/admin/jobs/:id", (req, res) => {
+  r.get("/admin/jobs/:id", async (req, res) => {
     const { id } = parsePart(JobParams, req.params, "params");
-    res.json(ctx.admin.job(id));
+    res.json(await ctx.admin.job(id));
   });
   return r;
 }

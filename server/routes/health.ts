@@ -4,7 +4,8 @@ import type { AppContext } from "../context.js";
 export function healthRoutes(ctx: AppContext): Router {
   const r = Router();
   r.get("/healthz", (_req, res) => {
-    res.json({ status: "ok", uptime_s: (Date.now() - ctx.startedAt) / 1000 });
+    // pid: which process answered (serve --processes runs several on one port).
+    res.json({ status: "ok", uptime_s: (Date.now() - ctx.startedAt) / 1000, pid: process.pid });
   });
   r.get("/readyz", (_req, res) => {
     const rt = ctx.runtime;
@@ -19,7 +20,7 @@ export function healthRoutes(ctx: AppContext): Router {
     res.status(body.ready ? 200 : 503).json(body);
   });
   r.get("/metrics", async (_req, res) => {
-    res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
+    res.type(ctx.metrics.registry.contentType).send(await ctx.metrics.text());
   });
   return r;
 }

@@ -20,14 +20,14 @@ export function videoRoutes(ctx: AppContext): Router {
     const records = parsePart(PostVideosBody, Array.isArray(raw) ? raw : [raw], "body");
     res.status(q.index ? 200 : 201).json(await ctx.videos.upsert(records, { index: q.index }));
   });
-  r.delete("/videos/:id", (req, res) => {
+  r.delete("/videos/:id", async (req, res) => {
     const { id } = parsePart(IdParams, req.params, "params");
-    res.json(ctx.videos.delete(id));
+    res.json(await ctx.videos.delete(id));
   });
-  r.post("/videos/:id/labels", (req, res) => {
+  r.post("/videos/:id/labels", async (req, res) => {
     const { id } = parsePart(IdParams, req.params, "params");
     const body = parsePart(LabelsBody, requireJsonBody(req), "body");
-    res.json(ctx.labels.setLabels(id, body));
+    res.json(await ctx.labels.setLabels(id, body));
   });
   return r;
 }

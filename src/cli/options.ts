@@ -12,6 +12,14 @@ export function backendOption(): Option {
   return new Option("--backend <name>", "tfjs backend: auto picks tfjs-node-gpu, then tfjs-node, then wasm").choices([...BACKENDS]).default("auto");
 }
 
+export function parseNonNegativeInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be an integer ≥ 0, got "${v}"`);
+    return n;
+  };
+}
+
 export function parsePositiveInt(name: string) {
   return (v: string): number => {
     const n = Number(v);

@@ -10,6 +10,7 @@
 import type { Logger } from "pino";
 import type { AsyncLock } from "./asyncLock.js";
 import { runCli, type CliOutcome } from "./cliRunner.js";
+import { NO_PEERS, type IndexUpdates, type Peers } from "./peers.js";
 import type { ServingRuntime } from "./runtime.js";
 
 export interface IndexUpdaterOptions {
@@ -20,6 +21,8 @@ export interface IndexUpdaterOptions {
   /** Shared with admin reindex jobs: one build at a time. */
   lock: AsyncLock;
   logger: Logger;
+  /** The other server processes (serve --processes): they load the new version before a run resolves. */
+  peers?: Peers;
 }
 
 export interface IndexRun {
@@ -34,7 +37,7 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-export class IndexUpdater {
+export class IndexUpdater implements IndexUpdates {
   private pending: Pending | undefined;
   private running = false;
   private readonly abort = new AbortController();
@@ -106,6 +109,7 @@ export class IndexUpdater {
     }
     if (!outcome.ok) throw new Error(`index update failed: ${outcome.error}`);
     await runtime.refresh();
+    await (this.options.peers ?? NO_PEERS).notify({ type: "refresh" });
     logger.info({ version: runtime.index?.version, result: outcome.result }, "index update done");
     return { outcome, version: runtime.index?.version ?? null };
   }

@@ -5,6 +5,7 @@
  * until a model trained with it is active.
  */
 import { BadRequestError, NotFoundError } from "./errors.js";
+import { NO_PEERS, type Peers } from "./peers.js";
 import type { ServingRuntime } from "./runtime.js";
 import type { VideoService, VideoView } from "./videoService.js";
 
@@ -25,9 +26,10 @@ export class LabelService {
   constructor(
     private readonly runtime: ServingRuntime,
     private readonly videos: VideoService,
+    private readonly peers: Peers = NO_PEERS,
   ) {}
 
-  setLabels(id: string, update: LabelUpdate): LabelResult {
+  async setLabels(id: string, update: LabelUpdate): Promise<LabelResult> {
     const store = this.runtime.store;
     if (update.category === undefined && update.tags === undefined) {
       throw new BadRequestError(`give "category" (a name or null) and/or "tags" (names)`, [{ field: "body", message: "neither category nor tags given" }]);
@@ -38,7 +40,10 @@ export class LabelService {
       if (update.category !== undefined) store.setLabels(id, "category", update.category === null ? [] : [update.category], "manual");
       if (update.tags !== undefined) store.setLabels(id, "tags", update.tags, "manual");
     });
-    if (update.category !== undefined) this.runtime.markCategoriesChanged();
+    if (update.category !== undefined) {
+      this.runtime.markCategoriesChanged();
+      await this.peers.notify({ type: "categories" });
+    }
     const created: LabelResult["new_labels"] = [];
     for (const space of ["category", "tags"] as const) {
       const names = space === "category" ? (update.category ? [update.category] : []) : (update.tags ?? []);

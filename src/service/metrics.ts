@@ -4,6 +4,10 @@
  * counts and latency per route, inference runs and videos (their ratio is the
  * mean micro-batch size), index size and version, jobs per kind and state,
  * and the process defaults (RSS, event-loop lag, GC).
+ *
+ * In a cluster (serve --processes) the primary sums the processes' metrics;
+ * gauges that each process reports about the same shared state (the model,
+ * the index, the leader's jobs) take the maximum instead.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { JOB_STATES, type JobService } from "./jobService.js";
@@ -11,6 +15,8 @@ import type { ServingRuntime } from "./runtime.js";
 
 export interface ServerMetrics {
   registry: Registry;
+  /** What /metrics answers: this registry, or in a cluster (serve --processes) every process's summed. */
+  text(): Promise<string>;
   /** A request arrived; returns the function to call when it has been answered. */
   startRequest(): () => void;
   observeRequest(method: string, route: string, status: number, seconds: number): void;
@@ -84,6 +90,7 @@ export function createMetrics(source: { runtime: () => ServingRuntime | undefine
   });
   new Gauge({
     name: "vidrecall_inference_largest_batch",
+    aggregator: "max",
     help: "largest micro-batch so far, in videos",
     registers: [registry],
     collect() {
@@ -102,6 +109,7 @@ export function createMetrics(source: { runtime: () => ServingRuntime | undefine
   });
   new Gauge({
     name: "vidrecall_model_info",
+    aggregator: "max",
     help: "the model served (value 1)",
     labelNames: ["model_id", "model_hash"],
     registers: [registry],
@@ -113,6 +121,7 @@ export function createMetrics(source: { runtime: () => ServingRuntime | undefine
   });
   new Gauge({
     name: "vidrecall_index_videos",
+    aggregator: "max",
     help: "live videos in the loaded index version",
     registers: [registry],
     collect() {
@@ -121,6 +130,7 @@ export function createMetrics(source: { runtime: () => ServingRuntime | undefine
   });
   new Gauge({
     name: "vidrecall_index_version_info",
+    aggregator: "max",
     help: "the loaded index version (value 1)",
     labelNames: ["version", "model_hash"],
     registers: [registry],
@@ -132,6 +142,7 @@ export function createMetrics(source: { runtime: () => ServingRuntime | undefine
   });
   new Gauge({
     name: "vidrecall_index_tombstones",
+    aggregator: "max",
     help: "videos deleted since the loaded index version was built (filtered from results)",
     registers: [registry],
     collect() {
@@ -150,6 +161,7 @@ export function createMetrics(source: { runtime: () => ServingRuntime | undefine
   });
   new Gauge({
     name: "vidrecall_jobs",
+    aggregator: "max",
     help: "background jobs by kind and state",
     labelNames: ["kind", "state"],
     registers: [registry],
@@ -164,6 +176,7 @@ export function createMetrics(source: { runtime: () => ServingRuntime | undefine
 
   return {
     registry,
+    text: () => registry.metrics(),
     startRequest() {
       inFlight++;
       let done = false;

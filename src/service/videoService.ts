@@ -9,7 +9,7 @@ import { encodeFeatures } from "../data/featureCodec.js";
 import { FieldError, parseVideoLine, type VideoJson } from "../data/jsonl.js";
 import type { LabelAssignment, VideoInput, VideoSummary } from "../data/store.js";
 import { BadRequestError, NotFoundError, ServiceError, type FieldProblem } from "./errors.js";
-import type { IndexUpdater } from "./indexUpdater.js";
+import { NO_PEERS, type IndexUpdates, type Peers } from "./peers.js";
 import type { ServingRuntime } from "./runtime.js";
 
 export interface LabelView {
@@ -47,7 +47,9 @@ export interface UpsertResult {
 export class VideoService {
   constructor(
     private readonly runtime: ServingRuntime,
-    private readonly indexUpdater: IndexUpdater,
+    private readonly indexUpdater: IndexUpdates,
+    /** The other server processes (serve --processes): told of tombstones and category changes before a request is answered. */
+    private readonly peers: Peers = NO_PEERS,
   ) {}
 
   list(limit: number, after?: string): { videos: VideoSummary[]; next: string | null } {
@@ -125,8 +127,12 @@ export class VideoService {
     }
     store.upsertVideos(inputs, { source: "api", provenance: "manual" });
     const ids = inputs.map((v) => v.id);
-    for (const id of ids) this.runtime.tombstones.delete(id);
-    if (inputs.some((v) => v.category !== undefined)) this.runtime.markCategoriesChanged();
+    const untombstoned = ids.filter((id) => this.runtime.tombstones.delete(id));
+    if (untombstoned.length) await this.peers.notify({ type: "tombstones", add: [], remove: untombstoned });
+    if (inputs.some((v) => v.category !== undefined)) {
+      this.runtime.markCategoriesChanged();
+      await this.peers.notify({ type: "categories" });
+    }
     const out: UpsertResult = { upserted: ids, new_labels: newLabels };
     if (!options.index) return out;
     let run;
@@ -140,11 +146,12 @@ export class VideoService {
     return out;
   }
 
-  delete(id: string): { deleted: string; index_update: "scheduled" | "none" } {
+  async delete(id: string): Promise<{ deleted: string; index_update: "scheduled" | "none" }> {
     if (!this.runtime.store.deleteVideo(id)) throw new NotFoundError(`no video "${id}"`);
     const inIndex = this.runtime.index?.has(id) ?? false;
     if (inIndex) {
       this.runtime.tombstones.add(id);
+      await this.peers.notify({ type: "tombstones", add: [id], remove: [] });
       this.indexUpdater.schedule();
     }
     return { deleted: id, index_update: inIndex ? "scheduled" : "none" };
