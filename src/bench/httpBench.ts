@@ -14,16 +14,19 @@
  *
  * The server is the real `vidrecall serve` in a child process (log level
  * warn: request logs would otherwise measure the terminal), so the load
- * generator and the server do not share an event loop. Each endpoint gets a
+ * generator and the server do not share an event loop. It runs as
+ * `--processes 2` by default (one server process per core of this machine;
+ * README, HTTP service), `--processes 1` for the single process with search
+ * threads. Each endpoint gets a
  * short untimed warm-up, then `durationS` seconds: /similar/:id with k=10 for
  * uniformly random indexed ids; /classify with one of 64 distinct 32-frame
  * payloads (rgb 32×256 and audio 32×128 as base64 float32, and a title).
- * RSS of the server process is read from /proc before the first and after
- * the last timed run.
+ * RSS of the server (summed over its processes) is read from /proc before
+ * the first and after the last timed run.
  */
 import autocannon from "autocannon";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { availableParallelism, loadavg } from "node:os";
 import { createInterface } from "node:readline";
@@ -51,6 +54,13 @@ import { exportUntrainedModel } from "../export/untrainedModel.js";
  */
 export const DEFAULT_WARMUP_S = 30;
 
+/**
+ * Server processes: one per core here. /similar on this 2-core machine:
+ * ~1,950 req/s from one process with 2 search threads, ~2,300–2,600 from two
+ * processes searching inline (README, HTTP service).
+ */
+export const DEFAULT_PROCESSES = 2;
+
 export interface HttpBenchOptions {
   durationS: number;
   videos: number;
@@ -59,6 +69,8 @@ export interface HttpBenchOptions {
   workDir: string;
   model?: string;
   warmupS?: number;
+  /** `serve --processes` (default 2). */
+  processes?: number;
   log?: (line: string) => void;
 }
 
@@ -87,6 +99,8 @@ export interface HttpBenchResult {
   videos: number;
   index_version: string;
   model: string;
+  /** `serve --processes` the server ran with. */
+  processes: number;
   targets: { similar_rps: number; similar_p99_ms: number; classify_rps: number; classify_p99_ms: number; rss_growth_pct: number };
   meets_targets: boolean;
   /** What the machine allowed during the run: load average (1 min) at start and end, and the raw index search rate in this process (no HTTP). */
@@ -175,11 +189,27 @@ async function prepareFixture(o: HttpBenchOptions): Promise<{ db: string; indexD
   return { db, indexDir, modelDir };
 }
 
+/** VmRSS of a process and its descendants (the cluster's server processes), in MB. */
 function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const m = /VmRSS:\s+(\d+)\s+kB/.exec(status);
   if (!m) throw new Error(`no VmRSS in /proc/${pid}/status`);
-  return Number(m[1]) / 1024;
+  return Number(m[1]) / 1024 + childrenOf(pid).reduce((sum, child) => sum + rssMb(child), 0);
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // Field 4 of stat is the parent pid; the command name (field 2) may hold spaces, so read after its ")".
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) out.push(Number(name));
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return out;
 }
 
 /** Starts `vidrecall serve` and resolves with its URL once it listens. */
@@ -268,7 +298,8 @@ export async function benchHttp(o: HttpBenchOptions): Promise<HttpBenchResult> {
   const loadStart = loadavg()[0];
   const rawSearch = await rawSearchRate(indexDir, o.videos, 3);
   log(`raw index search in this process: ${rawSearch.toFixed(0)}/s (load average ${loadStart.toFixed(1)} on ${availableParallelism()} cores)`);
-  const { child, url } = await startServe(["--db", db, "--model", modelDir, "--index-dir", indexDir, "--host", "127.0.0.1", "--port", "0", "--log-level", "warn"], log);
+  const processes = o.processes ?? DEFAULT_PROCESSES;
+  const { child, url } = await startServe(["--db", db, "--model", modelDir, "--index-dir", indexDir, "--host", "127.0.0.1", "--port", "0", "--log-level", "warn", "--processes", String(processes)], log);
   try {
     const rand = seededRandom("http-bench-load", 2);
     const similarRequest = {
@@ -319,6 +350,7 @@ export async function benchHttp(o: HttpBenchOptions): Promise<HttpBenchResult> {
       videos: o.videos,
       index_version: readCurrent(indexDir)!,
       model: o.model ? modelDir : "demo-small, random initial weights (exported)",
+      processes,
       targets,
       context: { cores: availableParallelism(), load_avg_start: loadStart, load_avg_end: loadavg()[0], raw_search_per_s: rawSearch },
       meets_targets:
@@ -330,10 +362,10 @@ export async function benchHttp(o: HttpBenchOptions): Promise<HttpBenchResult> {
         classify.errors === 0 &&
         growth < targets.rss_growth_pct,
       notes: [
-        "server: vidrecall serve in a child process, --log-level warn; load: autocannon in this process; loopback",
+        `server: vidrecall serve --processes ${processes} in a child process, --log-level warn; load: autocannon in this process; loopback`,
         "index: synthetic clustered 256-d vectors (the bench ann generator), one per stored video; the store holds metadata only",
         "classify payload: rgb 32x256 + audio 32x128 base64 float32 + a 5-word title",
-        `rss: the server's VmRSS after a ${warm} s warm-up per endpoint (before), every 5 s, and after both timed runs (after)`,
+        `rss: the server's VmRSS (summed over its processes) after a ${warm} s warm-up per endpoint (before), every 5 s, and after both timed runs (after)`,
       ],
     };
   } finally {

@@ -7,7 +7,7 @@ import cluster from "node:cluster";
 import { resolve } from "node:path";
 import { joinCluster, startPrimary } from "../../server/cluster.js";
 import { startServer, DEFAULT_BODY_LIMIT, type RunningServer } from "../../server/server.js";
-import { benchHttp, DEFAULT_WARMUP_S, type HttpBenchResult } from "../bench/httpBench.js";
+import { benchHttp, DEFAULT_PROCESSES, DEFAULT_WARMUP_S, type HttpBenchResult } from "../bench/httpBench.js";
 import { writeBenchResult } from "../bench/report.js";
 import { bootstrap } from "./bootstrap.js";
 import { DEFAULT_INDEX_DIR } from "./indexCommands.js";
@@ -171,6 +171,7 @@ export function registerHttpBench(program: Command): void {
     .option("--similar-connections <n>", "concurrent connections for /similar", parsePositiveInt("--similar-connections"), 8)
     .option("--classify-connections <n>", "concurrent connections for /classify", parsePositiveInt("--classify-connections"), 8)
     .option("--warmup <s>", "untimed seconds per endpoint before RSS is first read", parsePositiveInt("--warmup"), DEFAULT_WARMUP_S)
+    .option("--processes <n>", "server processes (serve --processes)", parsePositiveInt("--processes"), DEFAULT_PROCESSES)
     .option("--work-dir <dir>", "where the fixture (database, synthetic index, model) is made once and reused", ".bench/http")
     .option("--model <dir>", "serve this exported demo-small-shaped model instead of a random-weight demo-small export")
     .action(async (opts) => {
@@ -182,6 +183,7 @@ export function registerHttpBench(program: Command): void {
         workDir: resolve(opts.workDir as string),
         model: opts.model as string | undefined,
         warmupS: opts.warmup as number,
+        processes: opts.processes as number,
         log: (s) => process.stderr.write(s + "\n"),
       });
       const row = (name: string, r: HttpBenchResult["similar"]) => [name, r.rps.toFixed(0), r.p50_ms.toFixed(2), r.p99_ms.toFixed(2), String(r.errors), String(r.requests)];
