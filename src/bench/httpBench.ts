@@ -50,9 +50,12 @@ import { exportUntrainedModel } from "../export/untrainedModel.js";
  * uniformly drawn ids it takes ~30 s at 2,000 req/s to hold most of them
  * (and V8's old space to grow to its working size around them). Read earlier,
  * RSS growth measures that fill, not a leak: 10 s gave 16% that flattens by
- * ~60 s (the samples in the result show it).
+ * ~60 s (the samples in the result show it). With --processes 2 each process
+ * fills its own cache from half the requests: its RSS climbed from ~400 to
+ * ~690 MB over the first 60 s of /similar load and then by ~5% in the next 60
+ * (30 s of warm-up read RSS mid-fill: +15.6% in one run).
  */
-export const DEFAULT_WARMUP_S = 30;
+export const DEFAULT_WARMUP_S = 60;
 
 /**
  * Server processes: one per core here. /similar on this 2-core machine:
