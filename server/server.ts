@@ -109,9 +109,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       indexUpdater = updater;
     }
     const videos = new VideoService(rt, indexUpdater, peers);
+    const similar = new SimilarService(rt);
+    const preloadStart = performance.now();
+    const preloaded = similar.preloadSummaries();
+    if (preloaded) logger.info({ videos: preloaded, ms: Math.round(performance.now() - preloadStart) }, "video summaries cached for /similar");
     const context: AppContext = {
       runtime: rt,
-      similar: new SimilarService(rt),
+      similar,
       classify: new ClassifyService(rt),
       videos,
       labels: new LabelService(rt, videos, peers),

@@ -36,6 +36,12 @@ export class SimilarService {
     this.summaries = new SummaryCache(runtime.store);
   }
 
+  /** Caches the summaries of the indexed videos (see SummaryCache.preload); returns how many. */
+  preloadSummaries(): number {
+    const index = this.runtime.index;
+    return index ? this.summaries.preload(index.ids()) : 0;
+  }
+
   async similar(id: string, q: SimilarQuery): Promise<SimilarResponse> {
     const index = this.runtime.index;
     if (!index) {
