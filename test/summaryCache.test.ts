@@ -23,6 +23,30 @@ function seed(store: VideoStore): void {
 }
 
 describe("SummaryCache", () => {
+  it("preload reads the summaries ahead, in chunks, up to the entry limit; later lookups read nothing", () => {
+    const store = VideoStore.open(join(tempDir(), "p.sqlite"));
+    try {
+      seed(store);
+      // Count the store's summary reads (the real method runs).
+      const read = store.videoSummaries.bind(store);
+      const calls: number[] = [];
+      store.videoSummaries = (ids) => {
+        calls.push(ids.length);
+        return read(ids);
+      };
+      const cache = new SummaryCache(store);
+      assert.equal(cache.preload(["a", "b", "gone"], 2), 2, "the stored ones are cached");
+      assert.deepEqual(calls, [2, 1], "two chunks of at most 2 ids");
+      const got = cache.get(["a", "b", "gone"]);
+      assert.deepEqual([...got.keys()].sort(), ["a", "b"]);
+      assert.deepEqual(calls, [2, 1], "no read after the preload (a missing id is remembered as missing too)");
+      const small = new SummaryCache(store, 1);
+      assert.equal(small.preload(["a", "b"]), 1, "at most the entry limit");
+    } finally {
+      store.close();
+    }
+  });
+
   it("returns the store's summaries and leaves unknown ids out", () => {
     const store = VideoStore.open(join(tempDir(), "s.sqlite"));
     try {

@@ -73,12 +73,13 @@ export class SummaryCache {
    * requests, in chunks; returns how many are cached. A server calls it once
    * at start: first requests then cost no SQLite reads, and memory reaches
    * its working size before the first request rather than over the first
-   * minutes of traffic.
+   * minutes of traffic. Returns how many of them are stored (and cached).
    */
   preload(ids: readonly string[], chunk = 5000): number {
     const take = ids.slice(0, this.maxEntries);
-    for (let i = 0; i < take.length; i += chunk) this.get(take.slice(i, i + chunk));
-    return this.entries.size;
+    let found = 0;
+    for (let i = 0; i < take.length; i += chunk) found += this.get(take.slice(i, i + chunk)).size;
+    return found;
   }
 
   private intern(name: string): string {
