@@ -15,6 +15,9 @@ import { DEFAULT_INDEX_DIR } from "./indexCommands.js";
 import { dbOption, parseNonNegativeInt, parsePositiveInt } from "./options.js";
 
 export const DEFAULT_PORT = 8080;
+export const DEFAULT_HOST = "127.0.0.1";
+/** Where --bootstrap trains the demo model. */
+export const DEFAULT_BOOTSTRAP_MODEL_DIR = "data/models/demo-small";
 
 /**
  * V8 lets the old space grow to up to 4× its live size between full
@@ -30,9 +33,6 @@ function boundHeapGrowth(): void {
   if (process.execArgv.some((a) => a.startsWith("--heap-growing-percent") || a.startsWith("--heap_growing_percent"))) return;
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
-export const DEFAULT_HOST = "127.0.0.1";
-/** Where --bootstrap trains the demo model. */
-export const DEFAULT_BOOTSTRAP_MODEL_DIR = "data/models/demo-small";
 
 function parsePort(v: string): number {
   const n = Number(v);

@@ -71,7 +71,8 @@ const MAX_RESPAWNS = 5;
 export class SearchPool {
   private readonly threads: Thread[] = [];
   private seq = 0;
-  private view: { version: string; manifest: IndexManifest; ids: Set<string> } | undefined;
+  /** The loaded version's live ids: a Set read from the ids file, or (inline) the index itself. */
+  private view: { version: string; manifest: IndexManifest; ids: Pick<SimilarityIndex, "has" | "size" | "ids"> } | undefined;
   private categories: [string, string | null][] = [];
   private respawns = 0;
   private closed = false;
@@ -121,7 +122,7 @@ export class SearchPool {
   }
 
   ids(): string[] {
-    return [...this.requireView().ids];
+    return this.requireView().ids.ids();
   }
 
   /** Summed over the threads (as of their last answers). */
@@ -137,17 +138,17 @@ export class SearchPool {
     const version = readCurrent(this.root);
     if (!version) throw new Error(`no index under ${this.root}: build one first`);
     this.categories = [...categoryOf];
-    let v: string;
     if (this.isInline) {
       if (this.inline) await this.inline.reload({ categoryOf });
       else this.inline = await SimilarityIndex.open(this.root, { categoryOf });
-      v = this.inline.version;
-    } else {
-      const loaded = await Promise.all(this.threads.filter((t) => t.alive).map((t) => this.loadOn(t)));
-      // Threads read CURRENT themselves; a build flipping it meanwhile is picked up by the next load.
-      v = loaded[0];
+      this.view = { version: this.inline.version, manifest: this.inline.manifest, ids: this.inline };
+      return;
     }
-    this.view = { version: v, manifest: readManifest(this.root, v), ids: new Set(readIds(this.root, v).filter((id): id is string => id !== null)) };
+    const loaded = await Promise.all(this.threads.filter((t) => t.alive).map((t) => this.loadOn(t)));
+    // Threads read CURRENT themselves; a build flipping it meanwhile is picked up by the next load.
+    const v = loaded[0];
+    const live = new Set(readIds(this.root, v).filter((id): id is string => id !== null));
+    this.view = { version: v, manifest: readManifest(this.root, v), ids: { has: (id) => live.has(id), size: live.size, ids: () => [...live] } };
   }
 
   /** The k videos most similar to `id` (UnknownVideoError when it is not in the index). */
