@@ -4,8 +4,8 @@ import { SPLITS, type Split } from "../data/split.js";
 import { VideoStore } from "../data/store.js";
 import { presetNames } from "../model/presets.js";
 import { selectBackend, type BackendChoice } from "../train/backend.js";
-import { BatchStream, labelMapping } from "../train/batches.js";
-import { evaluateModel, type EvalMetrics } from "../train/evaluate.js";
+import type { EvalMetrics } from "../train/evaluate.js";
+import { evaluateOnStore } from "../train/evaluateStore.js";
 import { loadModelConfig, loadTrainedModel } from "../train/modelFiles.js";
 import { train } from "../train/trainer.js";
 import { writeJsonAtomic, formatTable } from "../bench/report.js";
@@ -32,13 +32,16 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption("--out <dir>", "model directory (checkpoints, training log)")
     .option("--resume", "continue from <out>/last.ckpt")
     .option("--adversarial", "turn on FGM adversarial training")
+    .option("--no-adversarial", "turn it off (where the config turns it on)")
+    .option("--no-holdout", "final fit: train on the train and validate splits for exactly the configured epochs, no validation (training.holdout false)")
     .option("--epochs <n>", "override training.epochs", (v) => Number(v))
     .addOption(backendOption())
     .action(async (opts) => {
       const backend = await selectBackend(opts.backend as BackendChoice);
       process.stderr.write(`backend: ${backend.description}\n`);
       let config = loadModelConfig(opts.config);
-      if (opts.adversarial) config = { ...config, adversarial: { ...config.adversarial, enabled: true } };
+      if (opts.adversarial !== undefined) config = { ...config, adversarial: { ...config.adversarial, enabled: Boolean(opts.adversarial) } };
+      if (opts.holdout === false) config = { ...config, training: { ...config.training, holdout: false } };
       if (opts.epochs) config = { ...config, training: { ...config.training, epochs: opts.epochs } };
       const store = VideoStore.open(opts.db, { readonly: true });
       let progress: ReturnType<typeof createProgress> | undefined;
@@ -76,26 +79,25 @@ export function registerTrainCommands(program: Command): void {
     .requiredOption("--model <dir>", "model directory (uses its best checkpoint) or a .ckpt file")
     .addOption(new Option("--split <split>", "which videos").choices([...SPLITS, "all"]).default("validate"))
     .option("--json <file>", "write the metrics as JSON (keys gap20, map, hit1, perr, category_accuracy, tag_f1, …)")
+    .option("--no-neighbours", "evaluate the tag head alone, even when the model's config turns neighbour-label voting on")
     .addOption(backendOption())
     .action(async (opts) => {
       await selectBackend(opts.backend as BackendChoice);
       const { model, vocabulary } = loadTrainedModel(opts.model);
       const store = VideoStore.open(opts.db, { readonly: true });
       try {
-        const stream = new BatchStream(store, model.config.input, {
-          ...(opts.split === "all" ? { ids: store.videoIds() } : { split: opts.split as Split }),
-          batchSize: 256,
-          training: false,
-          vocabulary,
-          numTags: model.labels.tags.length,
-          numCategories: model.labels.categories.length,
-          tagMap: labelMapping(model.labels.tags, store.labels("tags")),
-          categoryMap: labelMapping(model.labels.categories, store.labels("category")),
-        });
-        if (stream.videoCount === 0) throw new Error(`split "${opts.split}" of ${opts.db} has no videos`);
-        const metrics = evaluateModel(model, stream.epoch(0));
-        process.stdout.write(metricsTable(metrics) + "\n");
-        if (opts.json) writeJsonAtomic(opts.json, metrics);
+        const target = opts.split === "all" ? { ids: store.videoIds() } : { split: opts.split as Split };
+        const r = evaluateOnStore(model, store, target, { vocabulary, neighbours: opts.neighbours as boolean });
+        process.stdout.write(metricsTable(r.metrics) + "\n");
+        if (r.neighbours && r.modelOnly) {
+          const n = r.neighbours;
+          process.stdout.write(
+            `tags blended with the votes of the ${n.k} nearest of ${n.reference_videos} labelled ${n.reference_splits.join(" + ")} videos (temperature ${n.temperature}, model weight ${n.model_weight}); ` +
+              `the model alone: gap20 ${fmt(r.modelOnly.gap20)}, map ${fmt(r.modelOnly.map)}, hit1 ${fmt(r.modelOnly.hit1)} (--no-neighbours to evaluate it alone)\n`,
+          );
+        }
+        if (r.note) process.stdout.write(`note: ${r.note}\n`);
+        if (opts.json) writeJsonAtomic(opts.json, { ...r.metrics, ...(r.modelOnly ? { model_only: r.modelOnly, neighbours: r.neighbours } : {}), ...(r.note ? { note: r.note } : {}) });
       } finally {
         store.close();
         model.dispose();

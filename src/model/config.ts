@@ -36,6 +36,23 @@ export const AdversarialConfig = z.object({
 });
 export type AdversarialConfig = z.infer<typeof AdversarialConfig>;
 
+export const NeighbourVoteConfig = z.object({
+  /**
+   * Blend the tags of the k most similar labelled videos (cosine similarity of
+   * the embeddings) into the tag probabilities:
+   *   p = modelWeight·p_model + (1 − modelWeight)·Σ_j softmax(temperature·sim)_j · tags_j
+   * `eval` takes the neighbours from the training split, POST /classify from
+   * the served index. Off by default: it needs labelled neighbours at inference.
+   */
+  enabled: z.boolean().default(false),
+  k: z.number().int().positive().max(1000).default(30),
+  /** Softmax temperature over the neighbours' cosine similarities (higher: the nearest dominate). */
+  temperature: z.number().positive().default(20),
+  /** Weight of the model's own probabilities in the blend. */
+  modelWeight: z.number().min(0).max(1).default(0.7),
+});
+export type NeighbourVoteConfig = z.infer<typeof NeighbourVoteConfig>;
+
 export const TrainingConfig = z.object({
   optimizer: z.enum(["adam", "adamw"]).default("adam"),
   learningRate: z.number().positive().default(1e-3),
@@ -52,6 +69,13 @@ export const TrainingConfig = z.object({
   clipNorm: z.number().min(0).default(5),
   batchSize: z.number().int().positive().default(64),
   epochs: z.number().int().positive().default(10),
+  /**
+   * true: validate on the store's \`validate\` split (early stopping, best
+   * checkpoint). false: a final fit once the settings were chosen with a
+   * holdout — the validate split is trained on too, for exactly \`epochs\`
+   * epochs, and the last weights are the model.
+   */
+  holdout: z.boolean().default(true),
   /** Validate every N steps; 0 = at the end of each epoch. */
   evalEverySteps: z.number().int().min(0).default(0),
   /** Stop after this many validations without a better GAP@20; 0 = never. */
@@ -85,6 +109,7 @@ export const ModelConfig = z
     fusion: FusionConfig.prefault({ type: "concat_se" }),
     heads: MultiTaskLossConfig.prefault({}),
     adversarial: AdversarialConfig.prefault({}),
+    neighbours: NeighbourVoteConfig.prefault({}),
     training: TrainingConfig.prefault({}),
   })
   .strict()

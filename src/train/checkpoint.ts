@@ -9,7 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { writeAll, writeFileAtomicWith } from "../util/files.js";
-import type { LabelSpaces, ModelConfig } from "../model/config.js";
+import { parseModelConfig, type LabelSpaces, type ModelConfig } from "../model/config.js";
 
 const MAGIC = "VRCKPT01";
 
@@ -89,6 +89,8 @@ export function readCheckpoint(file: string): Checkpoint {
     throw new Error(`${file}: corrupt checkpoint header: ${(err as Error).message}`);
   }
   if (header.format !== 1) throw new Error(`${file}: checkpoint format ${header.format} is not supported`);
+  // Parsed again so that a checkpoint written before a config field existed gets its default.
+  header.config = parseModelConfig(header.config, `${file}: config`);
   const dataStart = 12 + len + ((4 - ((12 + len) % 4)) % 4);
   const tensors = header.tensors.map((t) => {
     const start = dataStart + t.offset;

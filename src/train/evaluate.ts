@@ -8,7 +8,10 @@ import * as tf from "@tensorflow/tfjs";
 import { createCategoryMetrics, createTagMetrics } from "../metrics/index.js";
 import { inferenceContext } from "../model/core.js";
 import { batchToInputs, disposeInputs, type VideoModel } from "../model/model.js";
+import { blendTagProbs } from "../model/neighbourVote.js";
+import type { NeighbourVoteConfig } from "../model/config.js";
 import type { Batch } from "./batches.js";
+import type { NeighbourReference } from "./neighbourReference.js";
 
 export interface EvalMetrics {
   gap20?: number;
@@ -110,4 +113,30 @@ export function evaluateModel(model: VideoModel, batches: Iterable<Batch>, maxVi
     if (maxVideos > 0 && seen >= maxVideos) break;
   }
   return evaluator.compute();
+}
+
+/**
+ * Evaluates with neighbour-label voting (NeighbourVoteConfig) against
+ * `reference`, and the model's own probabilities in the same pass.
+ */
+export function evaluateWithNeighbours(
+  model: VideoModel,
+  batches: Iterable<Batch>,
+  reference: NeighbourReference,
+  config: NeighbourVoteConfig,
+): { blended: EvalMetrics; modelOnly: EvalMetrics } {
+  const blended = createEvaluator(model);
+  const modelOnly = createEvaluator(model);
+  for (const batch of batches) {
+    const p = predictBatch(model, batch);
+    modelOnly.update(batch, p);
+    if (p.tagProbs) {
+      const T = model.labels.tags.length;
+      const near = reference.nearest(batch.ids, p.embedding, config.k);
+      const tagProbs = new Float32Array(p.tagProbs.length);
+      near.forEach((neighbours, i) => tagProbs.set(blendTagProbs(p.tagProbs!.subarray(i * T, (i + 1) * T), neighbours, config), i * T));
+      blended.update(batch, { ...p, tagProbs });
+    } else blended.update(batch, p);
+  }
+  return { blended: blended.compute(), modelOnly: modelOnly.compute() };
 }
