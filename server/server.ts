@@ -24,6 +24,8 @@ import { ModelWatcher } from "../src/service/modelWatcher.js";
 import { applyPeerEvent, leaderHandler, NO_PEERS, RemoteAdmin, RemoteIndexUpdater, type AdminOperations, type IndexUpdates } from "../src/service/peers.js";
 import { ServingRuntime } from "../src/service/runtime.js";
 import { SimilarService } from "../src/service/similarService.js";
+import { SummaryCache } from "../src/service/summaryCache.js";
+import { TagVotes } from "../src/service/tagVotes.js";
 import { VideoService } from "../src/service/videoService.js";
 import { createApp } from "./app.js";
 import type { ClusterLink } from "./cluster.js";
@@ -109,14 +111,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       indexUpdater = updater;
     }
     const videos = new VideoService(rt, indexUpdater, peers);
-    const similar = new SimilarService(rt);
+    const summaries = new SummaryCache(rt.store);
+    const similar = new SimilarService(rt, summaries);
     const preloadStart = performance.now();
     const preloaded = similar.preloadSummaries();
     if (preloaded) logger.info({ videos: preloaded, ms: Math.round(performance.now() - preloadStart) }, "video summaries cached for /similar");
     const context: AppContext = {
       runtime: rt,
       similar,
-      classify: new ClassifyService(rt),
+      classify: new ClassifyService(rt, new TagVotes(rt, summaries)),
       videos,
       labels: new LabelService(rt, videos, peers),
       admin,

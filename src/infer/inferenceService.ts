@@ -86,6 +86,8 @@ export interface ClassifyOptions extends RequestOptions {
   maxTags?: number;
   /** Also return the embedding (default false). */
   embedding?: boolean;
+  /** Also return every tag's probability and the model that answered (default false), e.g. to re-rank the tags. */
+  tagProbs?: boolean;
 }
 
 export interface LabelScore {
@@ -101,6 +103,9 @@ export interface Classification {
   /** Empty when the model has no tag head (or no tag reaches the threshold). */
   tags: LabelScore[];
   embedding?: Float32Array;
+  /** With `tagProbs`: all tag probabilities, and the model they came from (a swap may land between calls). */
+  tagProbs?: Float32Array;
+  model?: ModelMetadata;
 }
 
 export interface InferenceStats {
@@ -353,6 +358,10 @@ export class InferenceService {
         tags: N > 0 ? topScores(outputs.tag_probs.subarray(i * N, (i + 1) * N), labels.tags, maxTags, tagThreshold) : [],
       };
       if (options.embedding) result.embedding = outputs.embedding.slice(i * E, (i + 1) * E);
+      if (options.tagProbs) {
+        result.tagProbs = N > 0 ? outputs.tag_probs.slice(i * N, (i + 1) * N) : new Float32Array(0);
+        result.model = version.meta;
+      }
       return result;
     });
   }

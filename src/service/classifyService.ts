@@ -5,9 +5,10 @@
  */
 import type { FeatureMatrix } from "../data/featureMatrix.js";
 import { decodeFeaturesJson, FieldError, type FeaturesJson } from "../data/jsonl.js";
-import type { InferenceVideo } from "../infer/inferenceService.js";
+import { topScores, type InferenceVideo } from "../infer/inferenceService.js";
 import { BadRequestError, NotFoundError, type FieldProblem } from "./errors.js";
 import type { ServingRuntime } from "./runtime.js";
+import { TagVotes, type TagVoteResult } from "./tagVotes.js";
 
 export interface ClassifyInput {
   id?: string;
@@ -26,26 +27,41 @@ export interface ClassifyResponse {
   categories: { label: string; probability: number }[];
   tags: { label: string; probability: number }[];
   embedding?: number[];
+  /** When the model's config turns neighbour-label voting on: how many indexed neighbours voted on the tags (or why none did). */
+  tag_votes?: TagVoteResult["info"];
   /** Modalities in the request that the model does not read. */
   ignored?: string[];
 }
 
 export class ClassifyService {
-  constructor(private readonly runtime: ServingRuntime) {}
+  constructor(
+    private readonly runtime: ServingRuntime,
+    private readonly votes: TagVotes,
+  ) {}
 
   async classify(input: ClassifyInput): Promise<ClassifyResponse> {
     const service = this.runtime.service;
     const { video, ignored } = input.id !== undefined && input.modalities.length === 0 && input.title === undefined ? this.stored(input.id) : this.given(input);
     // Read before the call: a swap that lands meanwhile still lets this call finish on this model.
     const model = this.runtime.model;
-    const [r] = await service.classify([video], { topCategories: input.top, tagThreshold: input.tag_threshold, maxTags: input.max_tags, embedding: input.embedding });
+    const voting = TagVotes.wanted(service.model);
+    const [r] = await service.classify([video], { topCategories: input.top, tagThreshold: input.tag_threshold, maxTags: input.max_tags, embedding: input.embedding || voting, tagProbs: voting });
+    let tags = r.tags;
+    let tagVotes: TagVoteResult["info"] | undefined;
+    // r.model: the model that answered, which a swap meanwhile may have replaced.
+    if (r.model && r.tagProbs && r.embedding && TagVotes.wanted(r.model)) {
+      const voted = await this.votes.blend(r.model, r.tagProbs, r.embedding, input.id);
+      tags = topScores(voted.probs, r.model.labels.tags, input.max_tags, input.tag_threshold);
+      tagVotes = voted.info;
+    }
     const out: ClassifyResponse = {
       id: input.id ?? null,
       model: { id: model.id, hash: model.hash },
       categories: r.categories.map(({ label, probability }) => ({ label, probability })),
-      tags: r.tags.map(({ label, probability }) => ({ label, probability })),
+      tags: tags.map(({ label, probability }) => ({ label, probability })),
     };
-    if (r.embedding) out.embedding = Array.from(r.embedding);
+    if (tagVotes) out.tag_votes = tagVotes;
+    if (input.embedding && r.embedding) out.embedding = Array.from(r.embedding);
     if (ignored.length) out.ignored = ignored;
     return out;
   }

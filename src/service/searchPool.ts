@@ -25,14 +25,17 @@ import { startWorker } from "../data/yt8mParse.js";
 
 export type ToSearchWorker =
   | { type: "load"; seq: number; root: string; categories: [string, string | null][] }
-  | { type: "search"; seq: number; id: string; k: number; options: SimilarOptions }
+  | ({ type: "search" } & SearchRequest)
   /** The queries of one event-loop turn, in one message (one wake-up of the thread, one reply). */
   | { type: "searches"; items: SearchRequest[] }
   | { type: "close" };
 
 export interface SearchRequest {
   seq: number;
-  id: string;
+  /** Neighbours of a stored video … */
+  id?: string;
+  /** … or of a query vector (e.g. a /classify request's embedding). */
+  vector?: number[];
   k: number;
   options: SimilarOptions;
 }
@@ -155,13 +158,24 @@ export class SearchPool {
   async similar(id: string, k: number, options: SimilarOptions = {}): Promise<SimilarResult> {
     if (this.closed) throw new Error("the search pool is closed");
     if (this.inline) return { version: this.inline.version, hits: this.inline.similar(id, k, options) };
+    return this.query({ seq: ++this.seq, id, k, options });
+  }
+
+  /** The k indexed videos most similar to a query vector (normalised here). */
+  async similarToVector(vector: ArrayLike<number>, k: number, options: SimilarOptions = {}): Promise<SimilarResult> {
+    if (this.closed) throw new Error("the search pool is closed");
+    if (this.inline) return { version: this.inline.version, hits: this.inline.similarToVector(vector, k, options) };
+    return this.query({ seq: ++this.seq, vector: Array.from(vector), k, options });
+  }
+
+  private async query(q: SearchRequest): Promise<SimilarResult> {
     let best: Thread | undefined;
     for (const t of this.threads) if (t.alive && t.ready && (!best || t.pending.size < best.pending.size)) best = t;
     if (!best) throw new Error("no search thread is running");
-    const r = await this.enqueue(best, { seq: ++this.seq, id, k, options });
+    const r = await this.enqueue(best, q);
     if (r.stats) best.stats = r.stats;
     if (r.error) {
-      if (r.error.name === "UnknownVideoError") throw new UnknownVideoError(id);
+      if (r.error.name === "UnknownVideoError") throw new UnknownVideoError(q.id ?? "");
       const err = new Error(r.error.message);
       // Bad arguments (k, ef) are the caller's: keep their kind.
       if (r.error.name === "RangeError") throw new RangeError(r.error.message);

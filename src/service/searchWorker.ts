@@ -39,7 +39,7 @@ port.on("message", (m: ToSearchWorker) => {
 function search(m: SearchRequest): Extract<FromSearchWorker, { type: "result" }> {
   try {
     if (!index) throw new Error("no index loaded in this search thread");
-    const hits = index.similar(m.id, m.k, m.options);
+    const hits = m.vector ? index.similarToVector(m.vector, m.k, m.options) : index.similar(m.id!, m.k, m.options);
     return { type: "result", seq: m.seq, version: index.version, hits, stats: index.stats };
   } catch (err) {
     const e = err as Error;

@@ -30,11 +30,11 @@ export interface SimilarResponse {
 }
 
 export class SimilarService {
-  private readonly summaries: SummaryCache;
-
-  constructor(private readonly runtime: ServingRuntime) {
-    this.summaries = new SummaryCache(runtime.store);
-  }
+  constructor(
+    private readonly runtime: ServingRuntime,
+    /** Shared with /classify's neighbour votes (one copy of the summaries per process). */
+    private readonly summaries: SummaryCache = new SummaryCache(runtime.store),
+  ) {}
 
   /** Caches the summaries of the indexed videos (see SummaryCache.preload); returns how many. */
   preloadSummaries(): number {

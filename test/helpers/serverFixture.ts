@@ -36,13 +36,13 @@ export function makeDemoStore(db: string, videos = DEMO.videos): void {
   }
 }
 
-/** Trains TINY (seeded) on the store and exports it; returns the model directory. */
-export async function trainTiny(db: string, dir: string, seed: number): Promise<string> {
+/** Trains TINY (seeded, with any top-level config fields replaced) on the store and exports it; returns the model directory. */
+export async function trainTiny(db: string, dir: string, seed: number, overrides: Partial<ModelConfigInput> = {}): Promise<string> {
   await tf.setBackend("cpu");
   await tf.ready();
   const store = VideoStore.open(db);
   try {
-    await train(store, parseModelConfig({ ...TINY, training: { ...TINY.training, seed } }), dir);
+    await train(store, parseModelConfig({ ...TINY, training: { ...TINY.training, seed }, ...overrides }), dir);
   } finally {
     store.close();
   }
