@@ -123,3 +123,18 @@ test("weight averaging: checkpoints hold the average and the raw weights, and re
   assert.ok(loaded.model.params.variable("model/head_tags/dense/kernel").dataSync().some((v) => Number.isFinite(v)), "best.ckpt loads");
   loaded.model.dispose();
 });
+
+test("holdout false: a final fit on the train and validate splits for exactly the configured epochs, the last weights kept", async () => {
+  const config = parseModelConfig({ ...tiny, training: { ...tiny.training, holdout: false, epochs: 2, earlyStopPatience: 1 } });
+  const out = join(dir, "no-holdout");
+  const lines: string[] = [];
+  const r = await train(store, config, out, { log: (l) => lines.push(l) });
+  const videos = store.videoIds("train").length + store.videoIds("validate").length;
+  assert.equal(r.steps, 2 * Math.floor(videos / 32), `every batch of both splits, both epochs (${videos} videos)`);
+  assert.equal(r.stoppedEarly, false, "no validation, so no early stop");
+  assert.ok(lines.some((l) => l.includes(`${videos} training videos`) && l.includes("no holdout")), `the log says so: ${lines.join(" | ")}`);
+  const log = readFileSync(join(out, TRAIN_LOG), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(log.length, 2, "one record per epoch");
+  assert.ok(log.every((e) => e.metrics.videos === 0 && e.metrics.gap20 === undefined && e.best === true), "nothing validated; each epoch's weights the best known");
+  assert.deepEqual(params(join(out, BEST_CHECKPOINT)), params(join(out, LAST_CHECKPOINT)), "best.ckpt is the last weights");
+});

@@ -268,8 +268,9 @@ export async function train(store: VideoStore, config: ModelConfig, outDir: stri
   const t = config.training;
   const model = new VideoModel(config, labels, vocabulary?.size ?? 2);
   const streamOptions = { vocabulary, numTags: labels.tags.length, numCategories: labels.categories.length };
+  const trainIds = options.trainIds ?? (t.holdout ? undefined : [...store.videoIds("train"), ...store.videoIds("validate")]);
   const trainStream = new BatchStream(store, config.input, {
-    ...(options.trainIds ? { ids: options.trainIds } : { split: "train" as const }),
+    ...(trainIds ? { ids: trainIds } : { split: "train" as const }),
     batchSize: t.batchSize,
     training: true,
     seed: t.seed,
@@ -277,7 +278,8 @@ export async function train(store: VideoStore, config: ModelConfig, outDir: stri
     ...streamOptions,
   });
   if (trainStream.batchesPerEpoch === 0) throw new Error(`the training split has ${trainStream.videoCount} videos, fewer than one batch of ${t.batchSize}`);
-  const valStream = new BatchStream(store, config.input, { split: "validate", batchSize: 256, training: false, ...streamOptions });
+  // Without a holdout the validate split is training data: nothing is validated.
+  const valStream = t.holdout ? new BatchStream(store, config.input, { split: "validate", batchSize: 256, training: false, ...streamOptions }) : undefined;
   const totalSteps = trainStream.batchesPerEpoch * t.epochs;
   const optimizer = new AdamOptimizer(t, totalSteps, trainStream.batchesPerEpoch);
 
@@ -312,7 +314,10 @@ export async function train(store: VideoStore, config: ModelConfig, outDir: stri
         }
       }
     }
-    log(`model: ${model.params.countTrainable().toLocaleString("en-US")} trainable parameters; ${trainStream.videoCount} training videos, ${valStream.videoCount} validation videos`);
+    log(
+      `model: ${model.params.countTrainable().toLocaleString("en-US")} trainable parameters; ${trainStream.videoCount} training videos, ` +
+        (valStream ? `${valStream.videoCount} validation videos` : `no holdout (train + validate splits; the last weights are the model)`),
+    );
 
     const save = (file: string, metrics?: EvalMetrics) =>
       writeCheckpoint(
@@ -338,10 +343,11 @@ export async function train(store: VideoStore, config: ModelConfig, outDir: stri
     let bestMetrics: EvalMetrics | undefined;
 
     const validate = (): boolean => {
-      const run = () => evaluateModel(model, valStream.epoch(0), t.maxEvalVideos);
+      const run = () => (valStream ? evaluateModel(model, valStream.epoch(0), t.maxEvalVideos) : { videos: 0 });
       const metrics = average ? average.withAverage(run) : run();
       const gap = metrics.gap20 ?? metrics.category_accuracy ?? 0;
-      const improved = gap > position.bestGap;
+      // No holdout: the latest weights are the best known.
+      const improved = !valStream || gap > position.bestGap;
       if (improved) {
         position.bestGap = gap;
         position.bestStep = position.step;
@@ -365,7 +371,7 @@ export async function train(store: VideoStore, config: ModelConfig, outDir: stri
       lossSum = 0;
       lossCount = 0;
       if (improved) save(bestPath, metrics);
-      return t.earlyStopPatience > 0 && position.evalsSinceBest >= t.earlyStopPatience;
+      return valStream !== undefined && t.earlyStopPatience > 0 && position.evalsSinceBest >= t.earlyStopPatience;
     };
 
     outer: while (position.epoch < t.epochs && !position.finished) {
