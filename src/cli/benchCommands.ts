@@ -6,7 +6,7 @@ import { registerInferBench } from "./inferCommands.js";
 import { benchImport } from "../bench/importBench.js";
 import { writeBenchResult } from "../bench/report.js";
 import { benchTrain } from "../bench/trainBench.js";
-import { benchQuality } from "../bench/qualityBench.js";
+import { benchQuality, type QualityRun } from "../bench/qualityBench.js";
 import { benchDemo } from "../bench/demoBench.js";
 import { benchRetrain } from "../bench/retrainBench.js";
 import { selectBackend } from "../train/backend.js";
@@ -53,7 +53,7 @@ export function registerBenchCommands(program: Command): void {
     .option("--data <dir>", "directory of the YouTube-8M shards", "../shared/data/yt8m-2018-video-level")
     .option("--work-dir <dir>", "where the database and models are kept", ".bench/quality")
     .option("--json <file>", "also write the JSON result here")
-    .option("--no-adversarial", "skip the adversarial run")
+    .option("--no-adversarial", "skip the run with FGM the other way from the preset")
     .option("--epochs <n>", "override the preset's epochs", (v) => Number(v))
     .addOption(backendOption())
     .action(async (opts) => {
@@ -68,12 +68,16 @@ export function registerBenchCommands(program: Command): void {
         log: (s) => process.stderr.write(s + "\n"),
       });
       const f = (x: number | undefined) => (x === undefined ? "-" : x.toFixed(4));
-      writeBenchResult(result, opts.json, [
-        ["", "gap20", "map", "hit1", "train s"],
-        ["model", f(result.model.gap20), f(result.model.map), f(result.model.hit1), result.model.train_s.toFixed(0)],
-        ["baseline (LR)", f(result.baseline.gap20), f(result.baseline.map), f(result.baseline.hit1), result.baseline.train_s.toFixed(0)],
-        ...(result.adversarial ? [["model + FGM", f(result.adversarial.gap20), f(result.adversarial.map), f(result.adversarial.hit1), result.adversarial.train_s.toFixed(0)]] : []),
-      ]);
+      const fgm = (on: boolean) => (on ? "FGM on" : "FGM off");
+      const rows: string[][] = [["", "gap20", "map", "hit1", "train s"]];
+      const add = (name: string, r: QualityRun) => {
+        rows.push([name, f(r.gap20), f(r.map), f(r.hit1), r.train_s.toFixed(0)]);
+        if (r.model_only) rows.push([`  tag head alone`, f(r.model_only.gap20), f(r.model_only.map), f(r.model_only.hit1), ""]);
+      };
+      add(`model (preset: ${fgm(result.model.adversarial)}${result.neighbours ? ", neighbour votes" : ""})`, result.model);
+      rows.push(["baseline (LR)", f(result.baseline.gap20), f(result.baseline.map), f(result.baseline.hit1), result.baseline.train_s.toFixed(0)]);
+      if (result.adversarial) add(`preset with ${fgm(!result.model.adversarial)}`, result.model.adversarial ? result.adversarial.off : result.adversarial.on);
+      writeBenchResult(result, opts.json, rows);
     });
 
   bench

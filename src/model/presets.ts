@@ -61,11 +61,14 @@ export const PRESETS: Record<string, ModelConfigInput> = {
     },
     fusion: { type: "concat_se", embeddingDim: 1024, dropout: 0.5 },
     heads: { mode: "multi", categoryWeight: 0.2 },
-    // Off by default (--adversarial turns it on). ε is an L2 norm per sample against unit-norm inputs (normalize "l2"): 0.05 is a 5% perturbation; 0.5 cost 0.02 GAP@20.
-    adversarial: { enabled: false, defaultEpsilon: 0.05 },
+    // FGM is off by default elsewhere; this preset turns it on because it is what fits ~17k one-vector videos best (GAP@20 0.681 → 0.694 on the shared shards' holdout-chosen runs, README).
+    // ε is an L2 norm per sample against unit-norm inputs (normalize "l2"): 0.05 is a 5% perturbation; 0.5 cost 0.02 GAP@20.
+    adversarial: { enabled: true, defaultEpsilon: 0.05 },
+    // Settings chosen on the 10% holdout of shards 0000–0059 (temperature 20 and model weight 0.7 were best for one model and for two averaged).
+    neighbours: { enabled: true, k: 30, temperature: 20, modelWeight: 0.7 },
     // ~17k training videos overfit within a few epochs: strong dropout, decoupled weight decay and weight averaging (measured on the shared shards).
-    // Learning rate 2e-3: GAP@20 0.6794 → 0.6812 (12 epochs); FGM runs reached 0.694 at 2e-3 against ≤ 0.690 at 1e-3.
-    training: { batchSize: 256, epochs: 12, learningRate: 2e-3, warmupSteps: 100, earlyStopPatience: 4, optimizer: "adamw", weightDecay: 0.05, emaDecay: 0.99 },
+    // Learning rate 2e-3 and 20 epochs: with FGM the holdout GAP@20 still rose at epoch 20 (0.690 at 1e-3 → 0.694 at 2e-3).
+    training: { batchSize: 256, epochs: 20, learningRate: 2e-3, warmupSteps: 100, earlyStopPatience: 4, optimizer: "adamw", weightDecay: 0.05, emaDecay: 0.99 },
   },
 };
 
