@@ -43,6 +43,16 @@ test("inline and threaded pools answer alike, and both follow CURRENT on load()"
     const filtered = await inline.similar(id, 5, { category: "c1" });
     assert.ok(filtered.hits.every((h) => categoryOf.get(h.id) === "c1"), `category filter inline for ${id}`);
   }
+  // Search by vector (POST /classify's neighbour votes): the same in both, and a stored video's own vector finds it first.
+  for (const i of [3, 250]) {
+    const v = vectors.slice(i * dim, (i + 1) * dim);
+    const a = await inline.similarToVector(v, 6);
+    const b = await threaded.similarToVector(v, 6);
+    assert.deepEqual(a.hits, b.hits, `neighbours of vector ${i}`);
+    assert.equal(a.hits[0].id, `v${i}`, `vector ${i} finds its own video first`);
+    assert.ok(Math.abs(a.hits[0].score - 1) < 1e-5, `cosine with itself: ${a.hits[0].score}`);
+  }
+  await assert.rejects(threaded.similarToVector([1, 2, 3], 5), /3 values, the index has dim 16/, "a vector of the wrong size");
   await assert.rejects(inline.similar("nope", 5), UnknownVideoError, "an unknown id inline");
   await assert.rejects(threaded.similar("nope", 5), UnknownVideoError, "an unknown id in a thread");
   await assert.rejects(inline.similar("v1", 0), RangeError, "a bad k inline");
