@@ -86,6 +86,9 @@ export async function runClassify(opts: ClassifyCommandOptions): Promise<Classif
   if ((opts.jsonl === undefined) === (opts.ids === undefined)) throw new Error("give either --jsonl FILE or --ids a,b,c (with --db)");
   if (opts.jsonl !== undefined && opts.db !== undefined) throw new Error("--db goes with --ids, not with --jsonl");
   const service = await InferenceService.create(opts.model, { workers: opts.workers });
+  if (service.model.config.neighbours.enabled && service.model.numTags > 0) {
+    process.stderr.write("note: this model's neighbour votes need labelled neighbours (vidrecall eval, POST /classify); the tags here are the tag head's alone\n");
+  }
   try {
     const classifyOptions: ClassifyOptions = { topCategories: opts.top, tagThreshold: opts.tagThreshold, maxTags: opts.maxTags, embedding: opts.embedding };
     let source: AsyncIterable<InferenceVideo[]> | Iterable<InferenceVideo[]>;
