@@ -6,7 +6,6 @@
  * training split. The video itself (classify by id) never votes for itself,
  * nor do deleted or unlabelled videos.
  */
-import type { VideoStore } from "../data/store.js";
 import type { ModelMetadata } from "../infer/modelBundle.js";
 import { blendTagProbs, type VotingNeighbour } from "../model/neighbourVote.js";
 import type { ServingRuntime } from "./runtime.js";
@@ -24,7 +23,7 @@ export class TagVotes {
   private tagIndex: { hash: string; byName: Map<string, number> } | undefined;
 
   constructor(
-    private readonly runtime: Pick<ServingRuntime, "index" | "tombstones"> & { store: VideoStore },
+    private readonly runtime: Pick<ServingRuntime, "index" | "tombstones">,
     private readonly summaries: SummaryCache,
   ) {}
 

@@ -325,3 +325,26 @@ export class BatchStream {
     return makeBatch(this.store.getExamples(ids), this.config, { ...this.batchOptions, epoch });
   }
 }
+
+/**
+ * Evaluation batches (no shuffling, evaluation frame sampling) of a store's
+ * videos for a model, its labels matched to the store's by name.
+ */
+export function evaluationStream(
+  store: VideoStore,
+  model: { config: { input: InputConfig }; labels: { tags: readonly string[]; categories: readonly string[] } },
+  target: { split: Split } | { ids: readonly string[] },
+  vocabulary?: TokenVocabulary,
+  batchSize = 256,
+): BatchStream {
+  return new BatchStream(store, model.config.input, {
+    ...target,
+    batchSize,
+    training: false,
+    vocabulary,
+    numTags: model.labels.tags.length,
+    numCategories: model.labels.categories.length,
+    tagMap: labelMapping(model.labels.tags, store.labels("tags")),
+    categoryMap: labelMapping(model.labels.categories, store.labels("category")),
+  });
+}

@@ -9,7 +9,7 @@ import type { VideoStore } from "../data/store.js";
 import type { Split } from "../data/split.js";
 import type { TokenVocabulary } from "../data/tokenize.js";
 import type { VideoModel } from "../model/model.js";
-import { BatchStream, labelMapping } from "./batches.js";
+import { evaluationStream } from "./batches.js";
 import { evaluateModel, evaluateWithNeighbours, type EvalMetrics } from "./evaluate.js";
 import { NeighbourReference } from "./neighbourReference.js";
 
@@ -29,16 +29,7 @@ export function evaluateOnStore(
   target: { split: Split } | { ids: readonly string[] },
   options: { vocabulary?: TokenVocabulary; neighbours?: boolean } = {},
 ): StoreEvaluation {
-  const stream = new BatchStream(store, model.config.input, {
-    ...target,
-    batchSize: 256,
-    training: false,
-    vocabulary: options.vocabulary,
-    numTags: model.labels.tags.length,
-    numCategories: model.labels.categories.length,
-    tagMap: labelMapping(model.labels.tags, store.labels("tags")),
-    categoryMap: labelMapping(model.labels.categories, store.labels("category")),
-  });
+  const stream = evaluationStream(store, model, target, options.vocabulary);
   if (stream.videoCount === 0) throw new Error(`no videos to evaluate (${"split" in target ? `split "${target.split}"` : "empty id list"})`);
   const config = model.config.neighbours;
   if (!(options.neighbours ?? true) || !config.enabled || !model.tagHead) return { metrics: evaluateModel(model, stream.epoch(0)) };

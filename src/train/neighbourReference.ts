@@ -10,7 +10,7 @@ import type { VideoStore } from "../data/store.js";
 import type { TokenVocabulary } from "../data/tokenize.js";
 import type { VideoModel } from "../model/model.js";
 import type { VotingNeighbour } from "../model/neighbourVote.js";
-import { BatchStream, labelMapping } from "./batches.js";
+import { evaluationStream } from "./batches.js";
 import { predictBatch } from "./evaluate.js";
 
 export class NeighbourReference {
@@ -27,16 +27,7 @@ export class NeighbourReference {
   /** Embeds the given videos that have at least one tag the model knows. */
   static build(model: VideoModel, store: VideoStore, videoIds: readonly string[], vocabulary?: TokenVocabulary): NeighbourReference {
     const numTags = model.labels.tags.length;
-    const stream = new BatchStream(store, model.config.input, {
-      ids: videoIds,
-      batchSize: 256,
-      training: false,
-      vocabulary,
-      numTags,
-      numCategories: model.labels.categories.length,
-      tagMap: labelMapping(model.labels.tags, store.labels("tags")),
-      categoryMap: labelMapping(model.labels.categories, store.labels("category")),
-    });
+    const stream = evaluationStream(store, model, { ids: videoIds }, vocabulary);
     const ids: string[] = [];
     const tags: Int32Array[] = [];
     const rows: Float32Array[] = [];
