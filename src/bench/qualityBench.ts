@@ -74,6 +74,8 @@ export async function benchQuality(options: { dataDir: string; workDir: string; 
     // The preset's settings were chosen on the 10% holdout (README); the reported fit trains on all of shards 0000–0059 for its epochs.
     const config: ModelConfig = { ...preset, training: { ...preset.training, holdout: false, ...(options.epochs ? { epochs: options.epochs } : {}) } };
     const labels = storeLabelSpaces(store);
+    // What a no-holdout fit trains on (as the trainer selects it): the baseline's refit uses the same videos.
+    const fitIds = [...store.videoIds("train"), ...store.videoIds("validate")];
     let reference = 0;
     const runModel = async (name: string, adversarial: boolean): Promise<{ dir: string; run: QualityRun }> => {
       const dir = join(options.workDir, "models", name);
@@ -115,7 +117,7 @@ export async function benchQuality(options: { dataDir: string; workDir: string; 
       train: stream({ split: "train" }, true),
       holdout: stream({ split: "validate" }, false),
       report: stream({ split: "test" }, false),
-      refit: stream({ ids: [...store.videoIds("train"), ...store.videoIds("validate")] }, true),
+      refit: stream({ ids: fitIds }, true),
       modalities: input.modalities,
       numTags,
       log,
@@ -133,14 +135,15 @@ export async function benchQuality(options: { dataDir: string; workDir: string; 
     }
     const n = config.neighbours;
     const holdout = store.videoIds("validate").length;
+    const fitted = fitIds.length;
     return {
       model: model.run,
       baseline: { ...baseline, train_s: baselineSeconds },
       adversarial,
       neighbours: n.enabled ? { k: n.k, temperature: n.temperature, model_weight: n.modelWeight, reference_videos: reference } : undefined,
       model_dir: model.dir,
-      videos: { train: store.videoIds("train").length + holdout, holdout: 0, report: store.videoIds("test").length },
-      fit: `the preset trained on all ${store.videoIds("train").length + holdout} videos of shards 0000–0059 (train + validate splits) for its ${config.training.epochs} epochs; the baseline's epoch count chosen on the ${holdout}-video holdout, then refit on the same videos`,
+      videos: { train: fitted, holdout: 0, report: store.videoIds("test").length },
+      fit: `the preset trained on all ${fitted} videos of shards 0000–0059 (train + validate splits) for its ${config.training.epochs} epochs; the baseline's epoch count chosen on the ${holdout}-video holdout, then refit on the same videos`,
     };
   } finally {
     store.close();
